@@ -1,0 +1,30 @@
+# Two commands from a fresh clone: `make test` and `make demo` (DESIGN.md §5).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+# Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
+TORCH_CPU := torch==2.13.0
+
+.PHONY: install lint test demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q $(TORCH_CPU); fi
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/python -m gendebias.cli.demo
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``gendebias`` command line (thin layer over the library)."""

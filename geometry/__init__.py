@@ -1,0 +1,29 @@
+"""Pure-torch geometry of generators: Jacobians, log-volumes, tile codes, weights and resamplers.
+
+Data flows one way (DESIGN.md §2): ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``.
+This package imports no grpc, protobuf, environment variables or files.
+"""
+
+from gendebias.geometry.activations import Nonlinearities
+from gendebias.geometry.jacobian import jacobian
+from gendebias.geometry.resample import Rejection, rejection_sample, resample
+from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
+from gendebias.geometry.volume import log_volume, log_volume_from_jacobians, singular_values
+from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
+
+__all__ = [
+    "Nonlinearities",
+    "Rejection",
+    "effective_sample_size",
+    "is_piecewise_affine",
+    "jacobian",
+    "log_volume",
+    "log_volume_from_jacobians",
+    "log_weights",
+    "max_weight",
+    "nonlinearities",
+    "rejection_sample",
+    "resample",
+    "singular_values",
+    "tile_codes",
+]

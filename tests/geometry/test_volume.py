@@ -1,0 +1,129 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gendebias.errors import InvalidArgumentError
+from gendebias.geometry import jacobian, log_volume, log_volume_from_jacobians, singular_values
+
+
+def linear(matrix):
+    return lambda z: z @ matrix.T
+
+
+def test_linear_map_log_volume_is_the_sum_of_log_singular_values():
+    torch.manual_seed(0)
+    matrix = torch.randn(9, 5, dtype=torch.float64)
+    latents = torch.randn(4, 5, dtype=torch.float64)
+    expected = torch.linalg.svdvals(matrix).log().sum()
+    result = log_volume(linear(matrix), latents)
+    assert result.dtype == torch.float64
+    assert ((result - expected).abs() / expected.abs()).max() < 1e-10
+
+
+def test_ill_conditioned_linear_map_takes_the_svd_path_and_stays_accurate():
+    torch.manual_seed(1)
+    left, _ = torch.linalg.qr(torch.randn(12, 6, dtype=torch.float64))
+    right, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))
+    sigma = torch.logspace(0, -9, 6, dtype=torch.float64)  # condition 1e9, so J^T J has condition 1e18
+    matrix = left @ torch.diag(sigma) @ right.T
+    expected = sigma.log().sum()
+    result = log_volume(linear(matrix), torch.randn(3, 6, dtype=torch.float64))
+    # storing the matrix in float64 already moves sigma_min by ~1e-16 / 1e-9 relative: ~1e-7 nats is the floor
+    assert (result - expected).abs().max() < 1e-7
+    gram_answer = torch.linalg.slogdet(matrix.T @ matrix).logabsdet / 2
+    assert (gram_answer - expected).abs() > 0.1, "the trap the fallback avoids: the Gram route loses nats here"
+
+
+def test_top_k_and_singular_values_are_descending_and_exact():
+    torch.manual_seed(2)
+    matrix = torch.randn(8, 6, dtype=torch.float64)
+    latents = torch.randn(3, 6, dtype=torch.float64)
+    sigma = torch.linalg.svdvals(matrix)
+    values = singular_values(linear(matrix), latents, top_k=4)
+    assert values.shape == (3, 4)
+    torch.testing.assert_close(values, sigma[:4].expand(3, 4), rtol=1e-12, atol=0)
+    result = log_volume(linear(matrix), latents, top_k=4)
+    torch.testing.assert_close(result, sigma[:4].log().sum().expand(3), rtol=1e-12, atol=0)
+
+
+def test_float32_generator_with_latent_dim_512_does_not_overflow(mlp):
+    generator32 = mlp([512, 640, 768], dtype=torch.float32, scale=20.0, slope=0.5)
+    generator64 = mlp([512, 640, 768], dtype=torch.float64, scale=20.0, slope=0.5)
+    latents = torch.randn(4, 512, dtype=torch.float64)
+    result32 = log_volume(generator32, latents.float())
+    result64 = log_volume(generator64, latents)
+    assert result32.dtype == torch.float64
+    assert bool(torch.isfinite(result32).all())
+    assert result64.min() > 800, "log-volumes this large would overflow exp() in float64, let alone float32"
+    assert ((result32 - result64).abs() / result64.abs()).max() < 1e-4
+
+
+def test_rank_deficient_latents_get_minus_inf_and_the_rest_stay_finite():
+    """``G(z) = (relu(z1), z2, z2 + relu(z1))`` loses rank exactly where ``z1 < 0``."""
+
+    def generator(z):
+        return torch.stack([torch.relu(z[:, 0]), z[:, 1], z[:, 1] + torch.relu(z[:, 0])], dim=1)
+
+    latents = torch.tensor([[1.0, 0.3], [-1.0, 0.3], [0.5, -2.0], [-0.1, 4.0]])
+    result = log_volume(generator, latents)
+    deficient = latents[:, 0] < 0
+    assert torch.isneginf(result[deficient]).all()
+    # J^T J = [[2, 1], [1, 2]] on z1 > 0: log volume = 1/2 log 3
+    torch.testing.assert_close(result[~deficient], torch.full((2,), 0.5 * math.log(3), dtype=torch.float64))
+    assert not torch.isnan(result).any()
+
+
+def test_zero_jacobian_is_minus_inf_not_nan():
+    result = log_volume_from_jacobians(torch.zeros(2, 5, 3))
+    assert torch.isneginf(result).all()
+
+
+def test_eval_mode_batch_norm_volume_is_analytic():
+    torch.manual_seed(4)
+    generator = nn.Sequential(nn.Linear(3, 6, bias=False), nn.BatchNorm1d(6)).double().eval()
+    generator[1].running_var.uniform_(0.5, 3.0)
+    generator[1].weight.data.uniform_(0.5, 2.0)
+    bn = generator[1]
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    expected = torch.linalg.svdvals(scale[:, None] * generator[0].weight).log().sum()
+    result = log_volume(generator, torch.randn(5, 3, dtype=torch.float64))
+    torch.testing.assert_close(result, expected.detach().expand(5), rtol=1e-12, atol=0)
+
+
+def test_chunking_does_not_change_log_volumes(mlp):
+    generator = mlp([3, 32, 9])
+    latents = torch.randn(50, 3, dtype=torch.float64)
+    assert torch.equal(log_volume(generator, latents, chunk_size=7), log_volume(generator, latents))
+
+
+def test_log_volume_agrees_with_singular_values_of_the_jacobian(mlp):
+    generator = mlp([4, 48, 48, 10])
+    latents = torch.randn(30, 4, dtype=torch.float64)
+    expected = torch.linalg.svdvals(jacobian(generator, latents)).log().sum(-1)
+    torch.testing.assert_close(log_volume(generator, latents), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_cache_reuses_one_value_per_tile_and_matches_the_uncached_answer(mlp):
+    generator = mlp([2, 8, 8, 3])
+    latents = torch.rand(400, 2, dtype=torch.float64) * 2 - 1
+    cached = log_volume(generator, latents, cache=True)
+    torch.testing.assert_close(cached, log_volume(generator, latents), rtol=1e-12, atol=1e-12)
+
+
+def test_cache_is_refused_on_a_smooth_generator():
+    generator = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 3)).double().eval()
+    with pytest.raises(InvalidArgumentError, match=r"piecewise-affine.*\['tanh'\]"):
+        log_volume(generator, torch.randn(3, 2, dtype=torch.float64), cache=True)
+
+
+def test_bad_method_and_top_k_are_refused():
+    matrix = torch.randn(4, 3, dtype=torch.float64)
+    latents = torch.randn(2, 3, dtype=torch.float64)
+    with pytest.raises(InvalidArgumentError, match=r"unknown method 'magic'; choose one of \['exact'\]"):
+        log_volume(linear(matrix), latents, method="magic")
+    with pytest.raises(InvalidArgumentError, match=r"top_k must be an int in \[1, 3\]"):
+        log_volume(linear(matrix), latents, top_k=4)
+    with pytest.raises(InvalidArgumentError, match="output dimension \\(2\\) is smaller"):
+        log_volume(linear(torch.randn(2, 3, dtype=torch.float64)), latents)
