@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy gendebias geometry generators cli
 
 test: lint
 	$(BIN)/pytest

@@ -10,7 +10,7 @@ not by ``N``; the consumers in :mod:`gendebias.geometry.volume` reduce each chun
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -29,7 +29,7 @@ from gendebias.geometry._inputs import (
 )
 
 Mode = Literal["auto", "forward", "reverse"]
-TRANSFORMS = {"forward": jacfwd, "reverse": jacrev}
+TRANSFORMS: dict[str, Callable[..., Callable[[Tensor], Tensor]]] = {"forward": jacfwd, "reverse": jacrev}
 
 DEFAULT_CHUNK_BYTES = 256 * 2**20
 """Budget for one chunk's Jacobians when ``chunk_size`` is None: ``chunk * D * d * itemsize`` stays below it."""
@@ -88,9 +88,9 @@ def default_chunk_size(output_dim: int, latent_dim: int, itemsize: int) -> int:
     return max(1, DEFAULT_CHUNK_BYTES // max(1, output_dim * latent_dim * itemsize))
 
 
-def _jacobian_block(per_latent_jacobian: object, chunk: Tensor) -> Tensor:
+def _jacobian_block(per_latent_jacobian: Callable[[Tensor], Tensor], chunk: Tensor) -> Tensor:
     with torch.no_grad():
-        return per_latent_jacobian(chunk.flatten(1))  # type: ignore[operator, no-any-return]
+        return per_latent_jacobian(chunk.flatten(1))
 
 
 def _output_size(generator: GeneratorLike, latents: Tensor) -> tuple[int, int]:
