@@ -10,8 +10,10 @@ from gendebias.errors import (
     DegenerateWeightsError,
     GendebiasError,
     GeneratorModeError,
+    GeneratorSpecError,
     InvalidArgumentError,
     NumericalError,
+    UnknownGeneratorError,
 )
 
 __version__ = "0.1.0"
@@ -20,7 +22,9 @@ __all__ = [
     "DegenerateWeightsError",
     "GendebiasError",
     "GeneratorModeError",
+    "GeneratorSpecError",
     "InvalidArgumentError",
     "NumericalError",
+    "UnknownGeneratorError",
     "__version__",
 ]

@@ -24,3 +24,11 @@ class NumericalError(GendebiasError, ArithmeticError):
 
 class DegenerateWeightsError(GendebiasError, ValueError):
     """No latent carries positive weight, or the weights cannot be normalised."""
+
+
+class UnknownGeneratorError(GendebiasError, LookupError):
+    """No generator is registered under the requested id, or a source path does not exist."""
+
+
+class GeneratorSpecError(GendebiasError, ValueError):
+    """A generator spec is malformed or its files (factory, weights, TorchScript, diffusers folder) do not load."""

@@ -187,13 +187,19 @@ def record(generator: GeneratorLike, latents: Tensor) -> tuple[list[Tensor], Non
 
     Parameters of an ``nn.Module`` are detached for the pass (the caller's module is not modified), so only
     latent-dependent calls are classified. Other callables run as they are; their parameters then look
-    latent-dependent, which can only make the report more conservative.
+    latent-dependent, which can only make the report more conservative. TorchScript runs outside Python's
+    dispatch, so a module containing one is reported as not piecewise affine.
     """
     probe = latents.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         inputs = probe + 0  # a non-leaf, so an in-place first layer is allowed
+    scripted = isinstance(generator, nn.Module) and any(
+        isinstance(module, torch.jit.ScriptModule) for module in generator.modules())
     with _recording(latents.shape[0]) as recorder:
-        if isinstance(generator, nn.Module):
+        if scripted:
+            recorder.smooth.add("TorchScript (its operations cannot be inspected)")
+            generator(inputs)
+        elif isinstance(generator, nn.Module):
             detached = {name: p.detach() for name, p in generator.named_parameters()}
             functional_call(generator, detached, (inputs,))
         else:
