@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-.PHONY: install lint test demo clean
+.PHONY: install lint test demo proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,15 +17,24 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-lint: install
+BUF := $(VENV)/buf/node_modules/.bin/buf
+
+$(BUF):
+	npm install --silent --prefix $(VENV)/buf @bufbuild/buf@1.75.0
+
+lint: install $(BUF)
+	cd proto && ../$(BUF) lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy gendebias geometry generators cli
+	$(BIN)/mypy gendebias geometry generators service clients cli
 
 test: lint
 	$(BIN)/pytest
 
 demo: install
 	$(BIN)/python -m gendebias.cli.demo
+
+proto: install
+	$(BIN)/python proto/generate.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""The ``gendebias`` command line (thin layer over the library)."""
+"""The gendebias command line (thin layer over the library, the service and the SDK)."""

@@ -8,7 +8,12 @@ from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.jacobian import jacobian
 from gendebias.geometry.resample import Rejection, rejection_sample, resample
 from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
-from gendebias.geometry.volume import log_volume, log_volume_from_jacobians, singular_values
+from gendebias.geometry.volume import (
+    log_volume,
+    log_volume_from_jacobians,
+    singular_values,
+    singular_values_from_jacobians,
+)
 from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
 
 __all__ = [
@@ -25,5 +30,6 @@ __all__ = [
     "rejection_sample",
     "resample",
     "singular_values",
+    "singular_values_from_jacobians",
     "tile_codes",
 ]

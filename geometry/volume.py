@@ -63,8 +63,13 @@ def singular_values(generator: GeneratorLike, latents: Tensor, *, top_k: int | N
 
     ``k = top_k`` if given, else ``min(D, d)``. Computed by SVD of the float64 Jacobian.
     """
-    blocks = [_singular_values(block, top_k) for block in jacobian_chunks(generator, latents, chunk_size=chunk_size)]
-    return torch.cat(blocks)
+    blocks = jacobian_chunks(generator, latents, chunk_size=chunk_size)
+    return torch.cat([singular_values_from_jacobians(block, top_k=top_k) for block in blocks])
+
+
+def singular_values_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:
+    """``(N, D, d)`` Jacobians -> ``(N, k)`` float64 singular values, descending (SVD of the float64 ``J``)."""
+    return _singular_values(jacobians, top_k)
 
 
 def log_volume_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:

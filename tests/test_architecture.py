@@ -17,7 +17,8 @@ CONTRACTS = {
                  "gendebias.cli", "grpc", "google.protobuf", "os", "pathlib", "logging.config", "io"},
     "generators": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli", "grpc",
                    "google.protobuf"},
-    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service"},
+    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli"},
+    "service": {"gendebias.clients", "gendebias.cli", "gendebias.jobs"},
 }
 
 

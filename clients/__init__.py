@@ -1,0 +1,1 @@
+"""Python SDK: Client and AsyncClient (numpy in, numpy out; never torch)."""

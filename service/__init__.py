@@ -1,0 +1,1 @@
+"""The gRPC server: thin layer over geometry and generators (decode, validate, batch, encode)."""

@@ -1,0 +1,165 @@
+"""The batching engine: concurrent requests for the same generator run as a few large Jacobian batches.
+
+Requests are cut into jobs of at most ``max_batch`` latents (so memory is bounded whatever the request size) and
+put on one bounded queue; a full queue answers ``QueueFullError`` (RESOURCE_EXHAUSTED). One consumer takes a job,
+then keeps taking jobs with the same key (generator, class, options) for up to ``max_delay`` or until
+``max_batch`` latents, and runs the merged batch on the device in a worker thread: one ``jacobian`` call, then the
+log-volumes (and singular values, tile codes when asked) of every latent. A job whose caller went away (deadline,
+cancel) is dropped before it runs. Results are per latent, so merging only changes float round-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from gendebias.errors import QueueFullError
+from gendebias.generators import Generator
+from gendebias.geometry import jacobian, log_volume_from_jacobians, singular_values_from_jacobians, tile_codes
+from gendebias.service.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to compute; jobs merge only when their options (and generator) are equal."""
+
+    top_k: int | None = None
+    singular_values: bool = False
+    tile_codes: bool = False
+
+
+@dataclass
+class Volumes:
+    """Per-latent results: ``log_volumes (N,)`` float64, ``singular_values (N, k)``, ``tile_codes (N,)``."""
+
+    log_volumes: Tensor
+    singular_values: Tensor | None = None
+    tile_codes: Tensor | None = None
+
+
+@dataclass
+class _Job:
+    generator_id: str
+    generator: Generator
+    latents: Tensor
+    options: Options
+    future: asyncio.Future[Volumes] = field(repr=False)
+
+    @property
+    def key(self) -> tuple[str, int | None, Options]:
+        return self.generator_id, self.generator.label, self.options
+
+
+class BatchingEngine:
+    """Merge log-volume jobs into device batches. Start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(self, *, max_batch: int, max_delay: float, queue_size: int, metrics: Metrics) -> None:
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self.metrics = metrics
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
+        self._held: _Job | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gendebias-device")
+        self._consumer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._consumer = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def log_volumes(self, generator_id: str, generator: Generator, latents: Tensor,
+                          options: Options = Options()) -> Volumes:
+        """Results for ``latents`` ``(N, *latent_shape)``, computed in batches of at most ``max_batch``."""
+        loop = asyncio.get_running_loop()
+        jobs = [_Job(generator_id, generator, piece, options, loop.create_future())
+                for piece in latents.split(self.max_batch)]
+        if self._queue.maxsize - self._queue.qsize() < len(jobs):
+            raise QueueFullError(f"the server's work queue is full ({self._queue.qsize()} jobs waiting); "
+                                 "retry with backoff")
+        for job in jobs:
+            self._queue.put_nowait(job)
+        self.metrics.queue_depth.set(self._queue.qsize())
+        try:
+            results = await asyncio.gather(*(job.future for job in jobs))
+        except BaseException:
+            for job in jobs:
+                job.future.cancel()
+            raise
+        if len(results) == 1:
+            return results[0]
+        return Volumes(torch.cat([r.log_volumes for r in results]), _cat([r.singular_values for r in results]),
+                       _cat([r.tile_codes for r in results]))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._collect()
+            batch = [job for job in batch if not job.future.done()]
+            self.metrics.queue_depth.set(self._queue.qsize())
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(self._executor, _compute, batch)
+            except Exception as error:  # handed to every caller of the batch
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(error)
+                continue
+            self.metrics.batch_size.observe(sum(job.latents.shape[0] for job in batch))
+            self.metrics.batch_jobs.observe(len(batch))
+            self.metrics.latents.labels(batch[0].generator_id).inc(sum(job.latents.shape[0] for job in batch))
+            for job, result in zip(batch, results, strict=True):
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    async def _collect(self) -> list[_Job]:
+        """One job, then the jobs with the same key already queued or arriving within ``max_delay``, up to
+        ``max_batch`` latents. (It sleeps once rather than racing ``wait_for`` on ``Queue.get``, which can lose an
+        item that arrives as the timeout fires.)"""
+        first = self._held or await self._queue.get()
+        self._held = None
+        batch, count = [first], first.latents.shape[0]
+        waited = False
+        while count < self.max_batch and self._held is None:
+            if self._queue.empty():
+                if waited or self.max_delay <= 0:
+                    break
+                await asyncio.sleep(self.max_delay)
+                waited = True
+                continue
+            job = self._queue.get_nowait()
+            if job.key != first.key or count + job.latents.shape[0] > self.max_batch:
+                self._held = job
+            else:
+                batch.append(job)
+                count += job.latents.shape[0]
+        return batch
+
+
+def _compute(batch: list[_Job]) -> list[Volumes]:
+    """Run one merged batch on the device (worker thread): one Jacobian call for every latent of the batch."""
+    generator, options = batch[0].generator, batch[0].options
+    latents = torch.cat([job.latents for job in batch])
+    jacobians = jacobian(generator, latents, chunk_size=latents.shape[0])
+    volumes = log_volume_from_jacobians(jacobians, top_k=options.top_k)
+    sigma = singular_values_from_jacobians(jacobians, top_k=options.top_k) if options.singular_values else None
+    codes = tile_codes(generator, latents) if options.tile_codes else None
+    sizes = [job.latents.shape[0] for job in batch]
+    return [Volumes(v, s, c) for v, s, c in zip(volumes.split(sizes), _split(sigma, sizes), _split(codes, sizes),
+                                                strict=True)]
+
+
+def _split(values: Tensor | None, sizes: list[int]) -> list[Tensor | None]:
+    return [None] * len(sizes) if values is None else list(values.split(sizes))
+
+
+def _cat(parts: list[Tensor | None]) -> Tensor | None:
+    return None if parts[0] is None else torch.cat([p for p in parts if p is not None])

@@ -1,0 +1,104 @@
+"""Decode and validate request fields into torch tensors, before any work is queued.
+
+Every check names the field at fault (``ErrorInfo.metadata["field"]``). Latents must match the generator's latent
+shape, be float32 or float64 (cast to the generator's dtype) and be finite; counts are checked against the
+server's limits with exact integer arithmetic before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gendebias.errors import (
+    InvalidArgumentError,
+    InvalidLatentsError,
+    InvalidTensorError,
+    LimitExceededError,
+    UnsupportedError,
+)
+from gendebias.generators import Generator
+from gendebias.v1 import debias_service_pb2 as pb
+from gendebias.v1 import tensor_pb2
+from gendebias.wire import from_tensor, to_tensor
+
+TARGETS = {pb.TARGET_UNSPECIFIED: "tilted", pb.TARGET_TILTED: "tilted", pb.TARGET_UNIFORM: "uniform"}
+SCHEMES = {pb.SCHEME_UNSPECIFIED: "multinomial", pb.SCHEME_MULTINOMIAL: "multinomial",
+           pb.SCHEME_SYSTEMATIC: "systematic", pb.SCHEME_WITHOUT_REPLACEMENT: "without_replacement",
+           pb.SCHEME_REJECTION: "rejection"}
+SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "sir", pb.SAMPLER_SIR: "sir"}
+SCHEME_CODES = {name: code for code, name in SCHEMES.items() if code != pb.SCHEME_UNSPECIFIED}
+
+
+def latents_from(message: tensor_pb2.Tensor, generator: Generator, *, max_elements: int) -> Tensor:
+    """``(N, *latent_shape)`` latents in the generator's dtype and on its device."""
+    array = from_tensor(message, field="latents", max_elements=max_elements)
+    if array.dtype.kind != "f":
+        raise InvalidTensorError("latents must be FLOAT32 or FLOAT64", field="latents")
+    if array.ndim < 2 or tuple(array.shape[1:]) != generator.latent_shape:
+        raise InvalidLatentsError(
+            f"{generator.name} takes latents of shape (N, {', '.join(map(str, generator.latent_shape))}), "
+            f"got {list(array.shape)}", field="latents")
+    finite = np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)[:10].tolist()
+        raise InvalidLatentsError(f"latents contain NaN or infinite values in {int((~finite).sum())} rows "
+                                  f"(first: {rows})", field="latents")
+    return torch.from_numpy(array.copy()).to(device=generator.device, dtype=generator.dtype)
+
+
+def log_density_from(message: tensor_pb2.Tensor, count: int, *, field: str) -> Tensor:
+    """``(count,)`` float64 log densities aligned with a chunk of latents."""
+    array = from_tensor(message, field=field, max_elements=count)
+    if array.shape != (count,) or array.dtype.kind != "f":
+        raise InvalidTensorError(f"{field} must be a float tensor of shape ({count},) aligned with the latents, "
+                                 f"got {array.dtype} {list(array.shape)}", field=field)
+    return torch.from_numpy(array.astype(np.float64))
+
+
+def top_k_from(value: int, generator: Generator) -> int | None:
+    if not 0 <= value <= generator.latent_dim:
+        raise InvalidArgumentError(f"top_k must be in [0, {generator.latent_dim}] (0 = all), got {value}",
+                                   field="top_k")
+    return value or None
+
+
+def rho_from(has_rho: bool, value: float) -> float:
+    if not has_rho:
+        return 1.0
+    if not math.isfinite(value):
+        raise InvalidArgumentError(f"rho must be finite, got {value}", field="rho")
+    return value
+
+
+def choice_from(value: int, choices: dict[int, str], *, field: str) -> str:
+    if value not in choices:
+        known = sorted(set(choices.values()))
+        if field == "sampler" and value in (pb.SAMPLER_SMC, pb.SAMPLER_MCMC):
+            raise UnsupportedError(f"sampler {pb.Sampler.Name(value)} is not served yet; use SAMPLER_SIR",
+                                   field=field)
+        raise InvalidArgumentError(f"unknown {field} {value}; choose one of {known}", field=field)
+    return choices[value]
+
+
+def count_within(value: int, limit: int, *, field: str, minimum: int = 1) -> int:
+    if value < minimum:
+        raise InvalidArgumentError(f"{field} must be >= {minimum}, got {value}", field=field)
+    if value > limit:
+        raise LimitExceededError(f"{field}={value} exceeds this server's limit of {limit}", field=field)
+    return value
+
+
+def wire(values: Tensor) -> tensor_pb2.Tensor:
+    return to_tensor(values.detach().cpu().numpy())
+
+
+def row_slices(count: int, row_bytes: int, message_bytes: int) -> Iterator[slice]:
+    """Consecutive row ranges whose data fits ``message_bytes`` (at least one row per message)."""
+    step = max(1, message_bytes // max(1, row_bytes))
+    for start in range(0, count, step):
+        yield slice(start, min(count, start + step))
