@@ -65,7 +65,7 @@ class Generator(nn.Module):
     def __init__(self, module: nn.Module, *, latent_shape: tuple[int, ...] | list[int], prior: Prior | None = None,
                  kind: Kind = "gan", classes: int | None = None, frozen_noise: bool = False,
                  call_kwargs: dict[str, Any] | None = None, name: str = "generator", description: str = "",
-                 label: int | None = None) -> None:
+                 label: int | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise GeneratorSpecError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
@@ -84,6 +84,7 @@ class Generator(nn.Module):
         self.call_kwargs = dict(call_kwargs or {})
         self.name = name
         self.description = description
+        self._dtype = dtype
         self.output_shape = self._probe_output_shape()
         probe = self.condition(0) if self.conditional and label is None else self
         self._report = nonlinearities(probe, self.sample_latents(1, seed=0))
@@ -103,8 +104,11 @@ class Generator(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The parameters' dtype; for a module without parameters, the ``dtype`` given (default float32)."""
         parameter = next((p for p in self.module.parameters() if p.is_floating_point()), None)
-        return parameter.dtype if parameter is not None else torch.get_default_dtype()
+        if parameter is not None:
+            return parameter.dtype
+        return self._dtype or torch.get_default_dtype()
 
     @property
     def device(self) -> torch.device:
@@ -136,7 +140,8 @@ class Generator(nn.Module):
             raise InvalidArgumentError(f"label must be an int in [0, {self.classes}), got {label!r}")
         return Generator(self.module, latent_shape=self.latent_shape, prior=self.prior, kind=self.kind,
                          classes=self.classes, frozen_noise=self.frozen_noise, call_kwargs=self.call_kwargs,
-                         name=f"{self.name}[{label}]", description=self.description, label=label)
+                         name=f"{self.name}[{label}]", description=self.description, label=label,
+                         dtype=self._dtype)
 
     def sample_latents(self, n: int, *, seed: int | None = None) -> Tensor:
         """``n`` latents from the prior, in the generator's dtype and on its device; same seed, same latents."""

@@ -110,7 +110,7 @@ def build_generator(spec: GeneratorSpec) -> Generator:
         raise GeneratorSpecError(f"generator {spec.id!r}: add latent_shape = [...] to its spec")
     return Generator(module, latent_shape=shape, prior=spec.prior, kind=spec.kind or default_kind,
                      classes=spec.classes, frozen_noise=spec.frozen_noise, call_kwargs=spec.call_kwargs,
-                     name=spec.id, description=spec.description)
+                     name=spec.id, description=spec.description, dtype=DTYPES[spec.dtype])
 
 
 def _torch_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | None, str]:

@@ -148,7 +148,7 @@ def _compute(batch: list[_Job]) -> list[Volumes]:
     """Run one merged batch on the device (worker thread): one Jacobian call for every latent of the batch."""
     generator, options = batch[0].generator, batch[0].options
     latents = torch.cat([job.latents for job in batch])
-    jacobians = jacobian(generator, latents, chunk_size=latents.shape[0])
+    jacobians = jacobian(generator, latents, chunk_size=max(1, latents.shape[0]))
     volumes = log_volume_from_jacobians(jacobians, top_k=options.top_k)
     sigma = singular_values_from_jacobians(jacobians, top_k=options.top_k) if options.singular_values else None
     codes = tile_codes(generator, latents) if options.tile_codes else None

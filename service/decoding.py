@@ -43,7 +43,7 @@ def latents_from(message: tensor_pb2.Tensor, generator: Generator, *, max_elemen
         raise InvalidLatentsError(
             f"{generator.name} takes latents of shape (N, {', '.join(map(str, generator.latent_shape))}), "
             f"got {list(array.shape)}", field="latents")
-    finite = np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1)
+    finite = np.isfinite(array.reshape(array.shape[0], generator.latent_dim)).all(axis=1)
     if not finite.all():
         rows = np.flatnonzero(~finite)[:10].tolist()
         raise InvalidLatentsError(f"latents contain NaN or infinite values in {int((~finite).sum())} rows "

@@ -190,3 +190,9 @@ def test_builtin_digits_generators_load_by_id(id, latent_dim, kind):
     assert generator.piecewise_affine
     volumes = log_volume(generator, generator.sample_latents(8, seed=0))
     assert volumes.shape == (8,) and volumes.isfinite().all()
+
+
+def test_parameterless_toys_take_the_spec_dtype():
+    ramp = load_generator("ramp")
+    assert ramp.dtype == torch.float64 and ramp.sample_latents(3, seed=0).dtype == torch.float64
+    assert ramp.info().dtype == "float64"

@@ -46,6 +46,11 @@ def test_log_volumes_equal_the_in_process_answer_bit_for_bit(stub):
     assert np.array_equal(from_tensor(response.tile_codes, field="x"), tile_codes(generator, latents).numpy())
 
 
+def test_empty_latents_give_empty_results(stub):
+    (response,) = stub.ComputeLogVolumes(iter([volumes_request("digits-gan", np.zeros((0, 16), np.float32))]))
+    assert from_tensor(response.log_volumes, field="x").shape == (0,)
+
+
 def test_latents_stream_in_and_results_stream_out_in_order(stub):
     ramp = load_generator("ramp")
     latents = ramp.sample_latents(3000, seed=0).numpy()
