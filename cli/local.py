@@ -1,0 +1,96 @@
+"""``--local``: the calls of :class:`gendebias.clients.Client`, run in this process with the library.
+
+:class:`LocalBackend` has the ``Client`` methods the commands use and returns the same result dataclasses, so a
+command prints and writes the same thing whichever backend answered. It only wires the library together
+(``load_generator`` and :mod:`gendebias.geometry`); the maths lives there.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+import numpy as np
+import torch
+
+import gendebias.geometry as geometry
+from gendebias.clients import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.errors import UnsupportedError
+from gendebias.generators import Generator, builtin_registry, load_generator
+
+
+class LocalBackend:
+    """In-process stand-in for ``Client`` over the built-in zoo (or a spec file / diffusers folder path)."""
+
+    def list_generators(self) -> list[GeneratorInfo]:
+        registry = builtin_registry()
+        return [generator_info(id, registry[id]) for id in registry]
+
+    def get_generator(self, generator_id: str) -> GeneratorInfo:
+        return generator_info(generator_id, load_generator(generator_id))
+
+    def log_volumes(self, generator_id: str, latents: np.ndarray, *, top_k: int | None = None,
+                    tile_codes: bool = False) -> LogVolumes:
+        generator = load_generator(generator_id)
+        batch = _latents(generator, latents)
+        codes = geometry.tile_codes(generator, batch).numpy() if tile_codes else None
+        return LogVolumes(log_volumes=geometry.log_volume(generator, batch, top_k=top_k).numpy(), tile_codes=codes)
+
+    def reweight(self, generator_id: str, latents: np.ndarray, *, rho: float = 1.0,
+                 target: str = "tilted") -> Reweighted:
+        generator = load_generator(generator_id)
+        volumes = geometry.log_volume(generator, _latents(generator, latents))
+        weights = geometry.log_weights(volumes, rho=rho, target=target)
+        return Reweighted(log_weights=weights.numpy(), log_volumes=volumes.numpy(),
+                          ess=geometry.effective_sample_size(weights), max_weight=geometry.max_weight(weights))
+
+    def resample(self, generator_id: str, n: int, *, rho: float = 1.0, proposals: int | None = None,
+                 scheme: str = "multinomial", sampler: str = "sir", seed: int | None = None,
+                 return_outputs: bool = False) -> Resampled:
+        """Sampling-importance-resampling: ``proposals`` (default ``10 n``) prior latents, tilted weights, resample."""
+        if sampler != "sir":
+            raise UnsupportedError(f"--local serves sampler 'sir' only, got {sampler!r}; use a server for others")
+        generator = load_generator(generator_id)
+        seed = secrets.randbits(63) if seed is None else seed
+        pool_size = 10 * n if proposals is None else proposals
+        pool = generator.sample_latents(pool_size, seed=seed)
+        weights = geometry.log_weights(geometry.log_volume(generator, pool), rho=rho, target="tilted")
+        acceptance_rate = math.nan
+        if scheme == "rejection":
+            rejection = geometry.rejection_sample(weights, n, seed=seed)
+            indices, acceptance_rate = rejection.indices, rejection.acceptance_rate
+        else:
+            indices = geometry.resample(weights, n, scheme=scheme, seed=seed)
+        latents = pool[indices]
+        outputs = None
+        if return_outputs:
+            with torch.no_grad():
+                outputs = generator(latents).numpy()
+        return Resampled(
+            latents=latents.numpy(), log_weights=weights[indices].numpy(), indices=indices.numpy(), outputs=outputs,
+            ess=geometry.effective_sample_size(weights), max_weight=geometry.max_weight(weights),
+            distinct=int(torch.unique(indices).numel()), proposals=pool_size, evaluations=pool_size, scheme=scheme,
+            sampler=sampler, seed=seed, acceptance_rate=acceptance_rate,
+        )
+
+    def close(self) -> None:
+        """Nothing to release (here for symmetry with ``Client``)."""
+
+
+def generator_info(generator_id: str, generator: Generator) -> GeneratorInfo:
+    """The SDK's description of an in-process generator (what the server's ``GetGenerator`` would say)."""
+    info = generator.info()
+    parameters: dict[str, Any] = {key: value for key, value in info.prior.items() if key != "name"}
+    return GeneratorInfo(
+        generator_id=generator_id, description=info.description, kind=info.kind, latent_shape=info.latent_shape,
+        output_shape=info.output_shape, prior=str(info.prior.get("name", "")),
+        prior_parameters={key: float(value) for key, value in parameters.items()},
+        piecewise_affine=info.piecewise_affine, smooth_operations=info.smooth_operations, classes=info.classes,
+        frozen_noise=info.frozen_noise, dtype=info.dtype,
+    )
+
+
+def _latents(generator: Generator, latents: np.ndarray) -> torch.Tensor:
+    """File latents as a tensor in the generator's dtype (the geometry checks their shape)."""
+    return torch.from_numpy(np.array(latents, copy=True)).to(generator.dtype)
