@@ -16,7 +16,6 @@ import torch
 
 import gendebias.geometry as geometry
 from gendebias.clients import GeneratorInfo, LogVolumes, Resampled, Reweighted
-from gendebias.errors import UnsupportedError
 from gendebias.generators import Generator, builtin_registry, load_generator
 
 
@@ -48,30 +47,31 @@ class LocalBackend:
     def resample(self, generator_id: str, n: int, *, rho: float = 1.0, proposals: int | None = None,
                  scheme: str = "multinomial", sampler: str = "sir", seed: int | None = None,
                  return_outputs: bool = False) -> Resampled:
-        """Sampling-importance-resampling: ``proposals`` (default ``10 n``) prior latents, tilted weights, resample."""
-        if sampler != "sir":
-            raise UnsupportedError(f"--local serves sampler 'sir' only, got {sampler!r}; use a server for others")
+        """:func:`gendebias.geometry.sample` in process (SIR pool: ``proposals``, default ``10 n``)."""
         generator = load_generator(generator_id)
         seed = secrets.randbits(63) if seed is None else seed
-        pool_size = 10 * n if proposals is None else proposals
-        pool = generator.sample_latents(pool_size, seed=seed)
-        weights = geometry.log_weights(geometry.log_volume(generator, pool), rho=rho, target="tilted")
-        acceptance_rate = math.nan
-        if scheme == "rejection":
-            rejection = geometry.rejection_sample(weights, n, seed=seed)
-            indices, acceptance_rate = rejection.indices, rejection.acceptance_rate
-        else:
-            indices = geometry.resample(weights, n, scheme=scheme, seed=seed)
-        latents = pool[indices]
+        result = geometry.sample(generator, n, rho=rho, sampler=sampler, seed=seed, proposals=proposals,
+                                 scheme=scheme)
         outputs = None
         if return_outputs:
             with torch.no_grad():
-                outputs = generator(latents).numpy()
+                outputs = generator(result.latents).numpy()
+        trace = result.diagnostics
+        indices = trace.get("indices")
+        acceptance = trace.get("acceptance")
         return Resampled(
-            latents=latents.numpy(), log_weights=weights[indices].numpy(), indices=indices.numpy(), outputs=outputs,
-            ess=geometry.effective_sample_size(weights), max_weight=geometry.max_weight(weights),
-            distinct=int(torch.unique(indices).numel()), proposals=pool_size, evaluations=pool_size, scheme=scheme,
-            sampler=sampler, seed=seed, acceptance_rate=acceptance_rate,
+            latents=result.latents.numpy(),
+            log_weights=None if result.log_weights is None else result.log_weights.numpy(),
+            indices=None if indices is None else indices.numpy(), outputs=outputs, ess=result.ess,
+            max_weight=math.nan if result.max_weight is None else result.max_weight, distinct=result.distinct,
+            proposals=trace.get("proposals", trace.get("particles", trace.get("chains", 0))),
+            evaluations=result.evaluations, scheme=scheme, sampler=sampler, seed=seed,
+            acceptance_rate=trace.get("acceptance_rate", math.nan), stopped=trace["stopped"],
+            diagnostics={"schedule": trace.get("schedule", []), "ess_history": trace.get("ess_history", []),
+                         "acceptance_rates": acceptance if isinstance(acceptance, list) else
+                         ([] if acceptance is None else [acceptance]),
+                         "log_normalizer": trace.get("log_normalizer", math.nan),
+                         "autocorrelation_ess": trace.get("autocorrelation_ess", math.nan)},
         )
 
     def close(self) -> None:

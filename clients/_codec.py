@@ -99,7 +99,8 @@ def reweight_requests(generator_id: str, latents: Any, *, rho: float, target: st
 
 def resample_request(generator_id: str, n: int, *, rho: float, target: str, proposals: int | None,
                      oversampling: float | None, scheme: str, sampler: str, seed: int | None, label: int | None,
-                     top_k: int | None, return_outputs: bool) -> pb.ResampleRequest:
+                     top_k: int | None, return_outputs: bool, max_evaluations: int | None = None,
+                     particles: int | None = None) -> pb.ResampleRequest:
     request = pb.ResampleRequest(generator_id=_generator_id(generator_id), n=_integer("n", n), rho=_real("rho", rho),
                                  target=_choice("target", target, TARGET_CODES),
                                  scheme=_choice("scheme", scheme, SCHEME_CODES),
@@ -109,6 +110,11 @@ def resample_request(generator_id: str, n: int, *, rho: float, target: str, prop
         request.proposals = _positive("proposals", proposals, meaning="proposals=None lets the server pick")
     if oversampling is not None:
         request.oversampling = _real("oversampling", oversampling)
+    if max_evaluations is not None:
+        request.max_evaluations = _positive("max_evaluations", max_evaluations,
+                                            meaning="max_evaluations=None uses the server's limit")
+    if particles is not None:
+        request.particles = _positive("particles", particles, meaning="particles=None lets the server pick")
     if seed is not None:
         seed = _integer("seed", seed)
         if not 0 <= seed <= MAX_SEED:
@@ -248,8 +254,9 @@ class ResampleAssembler:
             self.summary = response.summary
         elif response.WhichOneof("result") == "chunk":
             chunk = response.chunk
-            self.chunks.add(chunk.offset, {"latents": chunk.latents, "log_weights": chunk.log_weights,
-                                           "indices": chunk.indices, "outputs": _present(chunk, "outputs")})
+            fields = {"latents": chunk.latents, **{name: _present(chunk, name)
+                                                   for name in ("log_weights", "indices", "outputs")}}
+            self.chunks.add(chunk.offset, fields)
 
     def result(self) -> Resampled:
         summary = self.summary
@@ -257,13 +264,19 @@ class ResampleAssembler:
             raise InternalError("the server's Resample stream ended without its summary")
         self.chunks.expected = summary.n
         self.chunks.check_count()
+        sir = summary.sampler in (pb.SAMPLER_SIR, pb.SAMPLER_UNSPECIFIED)
         return Resampled(
-            latents=self.chunks.array("latents"), log_weights=self.chunks.array("log_weights"),
-            indices=self.chunks.array("indices", dtype="<i8"), outputs=self.chunks.optional("outputs"),
+            latents=self.chunks.array("latents"),
+            log_weights=self.chunks.array("log_weights") if sir else None,
+            indices=self.chunks.array("indices", dtype="<i8") if sir else None, outputs=self.chunks.optional("outputs"),
             ess=summary.ess, max_weight=summary.max_weight, distinct=summary.distinct, proposals=summary.proposals,
             evaluations=summary.evaluations, scheme=_name(summary.scheme, SCHEME_CODES, "multinomial"),
             sampler=_name(summary.sampler, SAMPLER_CODES, "sir"), seed=summary.seed,
-            acceptance_rate=summary.acceptance_rate,
+            acceptance_rate=summary.acceptance_rate, stopped=summary.stopped or "done",
+            diagnostics={"schedule": list(summary.schedule), "ess_history": list(summary.ess_history),
+                         "acceptance_rates": list(summary.acceptance_rates),
+                         "log_normalizer": summary.log_normalizer,
+                         "autocorrelation_ess": summary.autocorrelation_ess},
         )
 
 

@@ -78,11 +78,13 @@ class AsyncClient:
                        proposals: int | None = None, oversampling: float | None = None,
                        scheme: str = "multinomial", sampler: str = "sir", seed: int | None = None,
                        label: int | None = None, top_k: int | None = None,
-                       return_outputs: bool = False) -> Resampled:
+                       return_outputs: bool = False, max_evaluations: int | None = None,
+                       particles: int | None = None) -> Resampled:
         """``n`` debiased latents; see :meth:`gendebias.clients.Client.resample`."""
         request = _codec.resample_request(generator_id, n, rho=rho, target=target, proposals=proposals,
                                           oversampling=oversampling, scheme=scheme, sampler=sampler, seed=seed,
-                                          label=label, top_k=top_k, return_outputs=return_outputs)
+                                          label=label, top_k=top_k, return_outputs=return_outputs,
+                                          max_evaluations=max_evaluations, particles=particles)
         assembler = _codec.ResampleAssembler()
         with translated_errors(self.target):
             async for response in self._stub.Resample(request, **self._options()):

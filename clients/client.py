@@ -94,17 +94,21 @@ class Client:
     def resample(self, generator_id: str, n: int, *, rho: float = 1.0, target: str = "tilted",
                  proposals: int | None = None, oversampling: float | None = None, scheme: str = "multinomial",
                  sampler: str = "sir", seed: int | None = None, label: int | None = None, top_k: int | None = None,
-                 return_outputs: bool = False) -> Resampled:
+                 return_outputs: bool = False, max_evaluations: int | None = None,
+                 particles: int | None = None) -> Resampled:
         """``n`` debiased latents: the server weights a seeded pool of prior proposals and resamples it.
 
         ``proposals`` is the pool size (default ``ceil(n * oversampling)``, oversampling 10); ``scheme`` is
         ``"multinomial"``, ``"systematic"``, ``"without_replacement"`` or ``"rejection"``; ``sampler`` is
         ``"sir"``, ``"smc"`` or ``"mcmc"``. Same ``seed``, same latents. ``return_outputs`` also returns the
-        generator's outputs for the drawn latents.
+        generator's outputs for the drawn latents. SMC/MCMC only: ``max_evaluations`` caps the log-volume
+        evaluations (the result's ``stopped`` says if it hit the cap) and ``particles`` sets the SMC population or
+        the number of MCMC chains.
         """
         request = _codec.resample_request(generator_id, n, rho=rho, target=target, proposals=proposals,
                                           oversampling=oversampling, scheme=scheme, sampler=sampler, seed=seed,
-                                          label=label, top_k=top_k, return_outputs=return_outputs)
+                                          label=label, top_k=top_k, return_outputs=return_outputs,
+                                          max_evaluations=max_evaluations, particles=particles)
         assembler = _codec.ResampleAssembler()
         with translated_errors(self.target):
             for response in self._stub.Resample(request, **self._options()):

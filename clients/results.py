@@ -6,7 +6,7 @@ Arrays are fresh, writable numpy arrays owned by the result. Dataclasses holding
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,8 +83,8 @@ class Resampled:
 
     Attributes:
         latents: ``(n, *latent_shape)`` in the generator's dtype.
-        log_weights: ``(n,)`` float64 normalised pool log-weights of the drawn latents.
-        indices: ``(n,)`` int64 indices into the pool.
+        log_weights: ``(n,)`` float64 normalised pool log-weights of the drawn latents (SIR; None for SMC/MCMC).
+        indices: ``(n,)`` int64 indices into the pool (SIR; None for SMC/MCMC).
         outputs: ``(n, *output_shape)`` generator outputs when ``return_outputs=True``; else None.
         ess: effective sample size of the pool's weights.
         max_weight: the largest normalised pool weight.
@@ -94,11 +94,14 @@ class Resampled:
         scheme, sampler: what drew the latents (``"multinomial"``, ``"sir"``, ...).
         seed: the seed used (the server reports the one it drew when none was given); same seed, same latents.
         acceptance_rate: accepted share of the pool for ``scheme="rejection"``; NaN otherwise.
+        stopped: ``"done"``, or the budget that stopped SMC/MCMC early (fewer than ``n`` latents may come back).
+        diagnostics: SMC's tempering ``schedule``, ``ess_history``, ``acceptance_rates`` and ``log_normalizer``;
+            MCMC's ``acceptance_rates`` and ``autocorrelation_ess``.
     """
 
     latents: np.ndarray
-    log_weights: np.ndarray
-    indices: np.ndarray
+    log_weights: np.ndarray | None
+    indices: np.ndarray | None
     outputs: np.ndarray | None
     ess: float
     max_weight: float
@@ -109,6 +112,8 @@ class Resampled:
     sampler: str
     seed: int
     acceptance_rate: float
+    stopped: str = "done"
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The scalar diagnostics as a plain dict (for logs and JSON)."""

@@ -4,7 +4,7 @@
 """
 
 from gendebias.generators.generator import Generator, GeneratorInfo
-from gendebias.generators.priors import StandardNormal, TruncatedNormal, UniformBox, make_prior
+from gendebias.generators.priors import StandardNormal, TruncatedNormal, UniformBall, UniformBox, make_prior
 from gendebias.generators.registry import Registry, builtin_registry, load_generator, load_registry
 from gendebias.generators.spec import GeneratorSpec, build_generator, parse_spec
 from gendebias.generators.toys import Parabola, Ramp, Tent
@@ -19,6 +19,7 @@ __all__ = [
     "StandardNormal",
     "Tent",
     "TruncatedNormal",
+    "UniformBall",
     "UniformBox",
     "build_generator",
     "builtin_registry",

@@ -8,6 +8,7 @@ moves the result, so a seed gives the same latents on every device.
 * ``normal``: standard normal, the default of GANs and VAEs.
 * ``uniform``: uniform on the box ``[low, high]^d`` (the ``uniform`` target of DESIGN.md §1 needs a bounded region).
 * ``truncated_normal``: standard normal per coordinate, truncated to ``[-bound, bound]`` (the "truncation trick").
+* ``ball``: uniform in the ball of ``radius`` (the other bounded region of the ``uniform`` target).
 """
 
 from __future__ import annotations
@@ -102,9 +103,39 @@ class TruncatedNormal:
         return {"name": self.name, "bound": self.bound}
 
 
-Prior = StandardNormal | UniformBox | TruncatedNormal
-PRIORS: dict[str, type[StandardNormal] | type[UniformBox] | type[TruncatedNormal]] = {
-    "normal": StandardNormal, "uniform": UniformBox, "truncated_normal": TruncatedNormal,
+@dataclass(frozen=True)
+class UniformBall:
+    radius: float = 1.0
+    name = "ball"
+
+    def __post_init__(self) -> None:
+        if not self.radius > 0:
+            raise GeneratorSpecError(f"ball prior needs radius > 0, got {self.radius}")
+
+    def sample(self, n: int, latent_shape: tuple[int, ...], *, seed: int | None = None,
+               dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Tensor:
+        """A uniform direction times ``radius * U^(1/d)``: exactly uniform in the ball."""
+        random = _random(seed)
+        dimension = math.prod(latent_shape)
+        direction = torch.randn((n, dimension), generator=random, dtype=torch.float64)
+        direction = direction / direction.norm(dim=1, keepdim=True)
+        radius = self.radius * torch.rand((n, 1), generator=random, dtype=torch.float64) ** (1 / dimension)
+        return (direction * radius).reshape(n, *latent_shape).to(device, dtype)
+
+    def log_prob(self, latents: Tensor) -> Tensor:
+        flat = latents.flatten(1).to(torch.float64)
+        dimension = flat.shape[1]
+        log_volume = (dimension / 2) * math.log(math.pi) + dimension * math.log(self.radius) \
+            - math.lgamma(dimension / 2 + 1)
+        return torch.where(flat.norm(dim=1) <= self.radius, -log_volume, -math.inf)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "radius": self.radius}
+
+
+Prior = StandardNormal | UniformBox | TruncatedNormal | UniformBall
+PRIORS: dict[str, type[StandardNormal] | type[UniformBox] | type[TruncatedNormal] | type[UniformBall]] = {
+    "normal": StandardNormal, "uniform": UniformBox, "truncated_normal": TruncatedNormal, "ball": UniformBall,
 }
 
 
@@ -112,7 +143,7 @@ def make_prior(spec: str | Mapping[str, Any] | Prior | None) -> Prior:
     """A prior from ``"normal"``, ``{"name": "uniform", "low": -1, "high": 1}``, a prior object, or None (normal)."""
     if spec is None:
         return StandardNormal()
-    if isinstance(spec, (StandardNormal, UniformBox, TruncatedNormal)):
+    if isinstance(spec, (StandardNormal, UniformBox, TruncatedNormal, UniformBall)):
         return spec
     options = dict(spec) if isinstance(spec, Mapping) else {"name": spec}
     name = options.pop("name", None)

@@ -7,6 +7,7 @@ This package imports no grpc, protobuf, environment variables or files.
 from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.jacobian import jacobian
 from gendebias.geometry.resample import Rejection, rejection_sample, resample
+from gendebias.geometry.sampling import SampleResult, sample
 from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
 from gendebias.geometry.volume import (
     log_volume,
@@ -19,6 +20,7 @@ from gendebias.geometry.weights import effective_sample_size, log_weights, max_w
 __all__ = [
     "Nonlinearities",
     "Rejection",
+    "SampleResult",
     "effective_sample_size",
     "is_piecewise_affine",
     "jacobian",
@@ -29,6 +31,7 @@ __all__ = [
     "nonlinearities",
     "rejection_sample",
     "resample",
+    "sample",
     "singular_values",
     "singular_values_from_jacobians",
     "tile_codes",

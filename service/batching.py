@@ -11,8 +11,11 @@ cancel) is dropped before it runs. Results are per latent, so merging only chang
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -21,6 +24,8 @@ from gendebias.errors import QueueFullError
 from gendebias.generators import Generator
 from gendebias.geometry import jacobian, log_volume_from_jacobians, singular_values_from_jacobians, tile_codes
 from gendebias.service.metrics import Metrics
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,11 @@ class BatchingEngine:
             self._consumer.cancel()
             await asyncio.gather(self._consumer, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``function`` on the device thread (samplers that batch their own particles)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
 
     async def log_volumes(self, generator_id: str, generator: Generator, latents: Tensor,
                           options: Options = Options()) -> Volumes:

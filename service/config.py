@@ -33,7 +33,8 @@ class ServiceConfig:
     tls_key: str | None = None
     max_latents: int = 1_000_000  # latents in one ComputeLogVolumes/Reweight request
     max_n: int = 100_000  # debiased latents in one Resample
-    max_proposals: int = 1_000_000  # pool size of one Resample
+    max_proposals: int = 1_000_000  # pool size of one Resample (SIR), particles or chains (SMC/MCMC)
+    max_evaluations: int = 2_000_000  # log-volume evaluations of one SMC/MCMC Resample
     max_batch: int = 256  # latents per Jacobian batch on the device
     max_delay_ms: float = 5.0  # how long the engine waits to fill a batch
     queue_size: int = 10_000  # pending jobs before RESOURCE_EXHAUSTED
@@ -93,7 +94,8 @@ def _parse(name: str, text: str, source: str) -> Any:
 
 
 def _check(config: ServiceConfig) -> None:
-    positive = ["max_latents", "max_n", "max_proposals", "max_batch", "queue_size", "message_bytes"]
+    positive = ["max_latents", "max_n", "max_proposals", "max_evaluations", "max_batch", "queue_size",
+                "message_bytes"]
     for name in positive:
         if getattr(config, name) < 1:
             raise InvalidArgumentError(f"server setting {name} must be >= 1, got {getattr(config, name)}")

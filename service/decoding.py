@@ -19,7 +19,6 @@ from gendebias.errors import (
     InvalidLatentsError,
     InvalidTensorError,
     LimitExceededError,
-    UnsupportedError,
 )
 from gendebias.generators import Generator
 from gendebias.v1 import debias_service_pb2 as pb
@@ -30,7 +29,8 @@ TARGETS = {pb.TARGET_UNSPECIFIED: "tilted", pb.TARGET_TILTED: "tilted", pb.TARGE
 SCHEMES = {pb.SCHEME_UNSPECIFIED: "multinomial", pb.SCHEME_MULTINOMIAL: "multinomial",
            pb.SCHEME_SYSTEMATIC: "systematic", pb.SCHEME_WITHOUT_REPLACEMENT: "without_replacement",
            pb.SCHEME_REJECTION: "rejection"}
-SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "sir", pb.SAMPLER_SIR: "sir"}
+SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "sir", pb.SAMPLER_SIR: "sir", pb.SAMPLER_SMC: "smc", pb.SAMPLER_MCMC: "mcmc"}
+SAMPLER_CODES = {"sir": pb.SAMPLER_SIR, "smc": pb.SAMPLER_SMC, "mcmc": pb.SAMPLER_MCMC}
 SCHEME_CODES = {name: code for code, name in SCHEMES.items() if code != pb.SCHEME_UNSPECIFIED}
 
 
@@ -78,9 +78,6 @@ def rho_from(has_rho: bool, value: float) -> float:
 def choice_from(value: int, choices: dict[int, str], *, field: str) -> str:
     if value not in choices:
         known = sorted(set(choices.values()))
-        if field == "sampler" and value in (pb.SAMPLER_SMC, pb.SAMPLER_MCMC):
-            raise UnsupportedError(f"sampler {pb.Sampler.Name(value)} is not served yet; use SAMPLER_SIR",
-                                   field=field)
         raise InvalidArgumentError(f"unknown {field} {value}; choose one of {known}", field=field)
     return choices[value]
 

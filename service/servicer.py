@@ -20,7 +20,7 @@ from torch import Tensor
 
 from gendebias.errors import GendebiasError, InvalidArgumentError, UnknownGeneratorError
 from gendebias.generators import Generator
-from gendebias.geometry import effective_sample_size, log_weights, max_weight, rejection_sample, resample
+from gendebias.geometry import effective_sample_size, log_weights, max_weight, rejection_sample, resample, sample
 from gendebias.service import decoding
 from gendebias.service.batching import BatchingEngine, Options
 from gendebias.service.config import ServiceConfig
@@ -160,13 +160,17 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ResampleResponse]:
         generator = self._generator(request.generator_id, _label(request))
         n = decoding.count_within(request.n, self.config.max_n, field="n")
-        decoding.choice_from(request.sampler, decoding.SAMPLERS, field="sampler")  # only "sir" is served
+        sampler = decoding.choice_from(request.sampler, decoding.SAMPLERS, field="sampler")
         scheme = decoding.choice_from(request.scheme, decoding.SCHEMES, field="scheme")
         target = decoding.choice_from(request.target, decoding.TARGETS, field="target")
         rho = decoding.rho_from(request.HasField("rho"), request.rho)
         top_k = decoding.top_k_from(request.top_k, generator)
-        proposals = decoding.count_within(self._pool_size(request, n), self.config.max_proposals, field="proposals")
         seed = request.seed if request.HasField("seed") else secrets.randbits(63)
+        if sampler != "sir":
+            async for response in self._sampled(request, generator, sampler, n, rho, target, top_k, seed, context):
+                yield response
+            return
+        proposals = decoding.count_within(self._pool_size(request, n), self.config.max_proposals, field="proposals")
         pool = await asyncio.to_thread(generator.sample_latents, proposals, seed=seed)
         volumes = (await self.engine.log_volumes(request.generator_id, generator, pool, Options(top_k))).log_volumes
         log_proposal = generator.log_prior(pool) if target == "uniform" else None
@@ -189,7 +193,38 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         yield pb.ResampleResponse(summary=pb.ResampleSummary(
             n=n, proposals=proposals, ess=effective_sample_size(weights), max_weight=max_weight(weights),
             distinct=int(torch.unique(indices).shape[0]), evaluations=proposals,
-            scheme=decoding.SCHEME_CODES[scheme], sampler=pb.SAMPLER_SIR, seed=seed, acceptance_rate=acceptance))
+            scheme=decoding.SCHEME_CODES[scheme], sampler=pb.SAMPLER_SIR, seed=seed, acceptance_rate=acceptance,
+            stopped="done"))
+
+    async def _sampled(self, request: pb.ResampleRequest, generator: Generator, sampler: str, n: int, rho: float,
+                       target: str, top_k: int | None, seed: int,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ResampleResponse]:
+        """SMC or MCMC on the device thread, stopped cleanly by the evaluation budget or the call's deadline."""
+        budget = decoding.count_within(request.max_evaluations or self.config.max_evaluations,
+                                       self.config.max_evaluations, field="max_evaluations")
+        population = decoding.count_within(request.particles or (n if sampler == "smc" else min(n, 32)),
+                                           self.config.max_proposals, field="particles")
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else 0.8 * remaining
+        sizes = {"particles": max(population, n)} if sampler == "smc" else {"chains": population}
+        result = await self.engine.run(sample, generator, n, rho=rho, target=target, top_k=top_k, sampler=sampler,
+                                       seed=seed, max_evaluations=budget, deadline=deadline, **sizes)
+        latents, trace = result.latents, result.diagnostics
+        count = latents.shape[0]
+        row_bytes = generator.latent_dim * 8 + (math.prod(generator.output_shape) * 8 if request.return_outputs else 0)
+        for rows in decoding.row_slices(count, row_bytes, self.config.message_bytes):
+            chunk = pb.ResampleChunk(offset=rows.start, latents=decoding.wire(latents[rows]))
+            if request.return_outputs:
+                chunk.outputs.CopyFrom(decoding.wire(await self.engine.run(_outputs, generator, latents[rows])))
+            yield pb.ResampleResponse(chunk=chunk)
+        acceptance = trace["acceptance"]
+        yield pb.ResampleResponse(summary=pb.ResampleSummary(
+            n=count, proposals=population, ess=result.ess, distinct=result.distinct, evaluations=result.evaluations,
+            sampler=decoding.SAMPLER_CODES[sampler], seed=seed, acceptance_rate=math.nan, max_weight=math.nan,
+            schedule=trace.get("schedule", []), ess_history=trace.get("ess_history", []),
+            acceptance_rates=acceptance if isinstance(acceptance, list) else [acceptance],
+            log_normalizer=trace.get("log_normalizer", math.nan),
+            autocorrelation_ess=trace.get("autocorrelation_ess", math.nan), stopped=trace["stopped"]))
 
     def _pool_size(self, request: pb.ResampleRequest, n: int) -> int:
         if request.proposals:

@@ -148,3 +148,16 @@ def test_serve_resolves_flags_into_the_config(invoke, monkeypatch):
     assert invoke("serve", "--port", "6001", "--token", "t", "--metrics-port", "0").exit_code == 0
     assert served[0].port == 50051 and served[0].token is None and served[0].registry is None
     assert (served[1].port, served[1].token, served[1].metrics_port) == (6001, "t", 0)
+
+
+def test_local_resample_with_smc(tmp_path):
+    from typer.testing import CliRunner
+
+    from gendebias.cli.main import app
+
+    out = tmp_path / "smc.npy"
+    result = CliRunner().invoke(app, ["resample", "tent", "--n", "50", "--local", "--sampler", "smc", "--seed", "2",
+                                      "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (50, 2)
+    assert json.loads(result.stdout)["sampler"] == "smc"

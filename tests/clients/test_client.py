@@ -187,3 +187,15 @@ def test_one_async_client_serves_concurrent_calls(target):
     with Client(target) as client:
         assert sums == [float(client.log_volumes("digits-gan", digits_latents(4, seed)).log_volumes.sum())
                         for seed in range(3)]
+
+
+def test_smc_and_mcmc_samplers_through_the_sdk(client):
+    """The tent toy on its uniform box: SMC/MCMC report their traces, and the same seed gives the same latents."""
+    smc = client.resample("tent", 100, sampler="smc", target="uniform", seed=3)
+    assert smc.latents.shape == (100, 2) and smc.sampler == "smc" and smc.stopped == "done"
+    assert smc.log_weights is None and smc.indices is None
+    assert smc.diagnostics["schedule"][-1] == 1.0 and min(smc.diagnostics["ess_history"]) >= 30
+    assert np.array_equal(smc.latents, client.resample("tent", 100, sampler="smc", target="uniform", seed=3).latents)
+    mcmc = client.resample("tent", 100, sampler="mcmc", target="uniform", seed=3, particles=10, max_evaluations=300)
+    assert mcmc.sampler == "mcmc" and mcmc.stopped == "max_evaluations" and mcmc.evaluations <= 300
+    assert 0 < mcmc.diagnostics["acceptance_rates"][0] < 1

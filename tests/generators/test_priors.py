@@ -49,3 +49,16 @@ def test_make_prior_from_specs_and_bad_specs():
         make_prior({"name": "uniform", "width": 3})
     with pytest.raises(GeneratorSpecError, match="low < high"):
         make_prior({"name": "uniform", "low": 1, "high": 1})
+
+
+def test_uniform_ball_is_uniform_in_the_ball():
+    from gendebias.generators import UniformBall
+
+    prior = UniformBall(radius=2.0)
+    latents = prior.sample(20_000, (3,), seed=0, dtype=torch.float64)
+    radii = latents.norm(dim=1)
+    assert radii.max() <= 2.0
+    # uniform in a 3-ball: P(|z| <= r) = (r / R)^3
+    assert stats.kstest((radii / 2.0).numpy() ** 3, "uniform").pvalue > 0.01
+    log_prob = prior.log_prob(torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 2.5]]))
+    assert log_prob[0] == pytest.approx(-math.log(4 / 3 * math.pi * 8)) and log_prob[1] == -math.inf

@@ -156,7 +156,9 @@ RESAMPLE_BATTERY = [
     ("unknown target", {"n": 10, "target": 7}, "INVALID_ARGUMENT", "target"),
     ("non-finite rho", {"n": 10, "rho": math.inf}, "INVALID_ARGUMENT", "rho"),
     ("oversampling below 1", {"n": 10, "oversampling": 0.5}, "INVALID_ARGUMENT", "oversampling"),
-    ("sampler not served", {"n": 10, "sampler": pb.SAMPLER_SMC}, "UNSUPPORTED", "sampler"),
+    ("unknown sampler", {"n": 10, "sampler": 9}, "INVALID_ARGUMENT", "sampler"),
+    ("SMC budget over the limit", {"n": 10, "sampler": pb.SAMPLER_SMC, "max_evaluations": 10**9}, "LIMIT_EXCEEDED",
+     "max_evaluations"),
     ("without replacement from a small pool", {"n": 10, "proposals": 5, "scheme": pb.SCHEME_WITHOUT_REPLACEMENT},
      "INVALID_ARGUMENT", ""),
 ]
@@ -194,3 +196,21 @@ def test_reflection_lists_the_services(served):
         (response,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
     names = {service.name for service in response.list_services_response.service}
     assert {"gendebias.v1.DebiasService", "grpc.health.v1.Health"} <= names
+
+
+def test_smc_through_the_service_returns_diverse_latents(stub):
+    request = pb.ResampleRequest(generator_id="digits-gan", n=200, seed=5, sampler=pb.SAMPLER_SMC)
+    responses = list(stub.Resample(request, timeout=300))
+    latents = np.concatenate([from_tensor(r.chunk.latents, field="x") for r in responses[:-1]])
+    summary = responses[-1].summary
+    assert latents.shape == (200, 16) and summary.n == 200 and summary.stopped == "done"
+    assert np.unique(latents, axis=0).shape[0] >= 0.9 * 200
+    assert summary.schedule[-1] == 1.0 and min(summary.ess_history) >= 0.3 * 200
+    assert summary.evaluations >= 200 and math.isfinite(summary.log_normalizer)
+
+
+def test_mcmc_through_the_service_stops_at_its_budget(stub):
+    request = pb.ResampleRequest(generator_id="digits-gan", n=200, seed=1, sampler=pb.SAMPLER_MCMC,
+                                 max_evaluations=500, particles=10)
+    summary = list(stub.Resample(request))[-1].summary
+    assert summary.stopped == "max_evaluations" and summary.evaluations <= 500 and summary.n < 200

@@ -173,7 +173,7 @@ class ReweightSummary(_message.Message):
     def __init__(self, count: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ...) -> None: ...
 
 class ResampleRequest(_message.Message):
-    __slots__ = ("generator_id", "n", "rho", "target", "proposals", "oversampling", "scheme", "sampler", "seed", "label", "top_k", "return_outputs")
+    __slots__ = ("generator_id", "n", "rho", "target", "proposals", "oversampling", "scheme", "sampler", "seed", "label", "top_k", "return_outputs", "max_evaluations", "particles")
     GENERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     N_FIELD_NUMBER: _ClassVar[int]
     RHO_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +186,8 @@ class ResampleRequest(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RETURN_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTICLES_FIELD_NUMBER: _ClassVar[int]
     generator_id: str
     n: int
     rho: float
@@ -198,7 +200,9 @@ class ResampleRequest(_message.Message):
     label: int
     top_k: int
     return_outputs: bool
-    def __init__(self, generator_id: _Optional[str] = ..., n: _Optional[int] = ..., rho: _Optional[float] = ..., target: _Optional[_Union[Target, str]] = ..., proposals: _Optional[int] = ..., oversampling: _Optional[float] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., label: _Optional[int] = ..., top_k: _Optional[int] = ..., return_outputs: _Optional[bool] = ...) -> None: ...
+    max_evaluations: int
+    particles: int
+    def __init__(self, generator_id: _Optional[str] = ..., n: _Optional[int] = ..., rho: _Optional[float] = ..., target: _Optional[_Union[Target, str]] = ..., proposals: _Optional[int] = ..., oversampling: _Optional[float] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., label: _Optional[int] = ..., top_k: _Optional[int] = ..., return_outputs: _Optional[bool] = ..., max_evaluations: _Optional[int] = ..., particles: _Optional[int] = ...) -> None: ...
 
 class ResampleResponse(_message.Message):
     __slots__ = ("chunk", "summary")
@@ -223,7 +227,7 @@ class ResampleChunk(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., log_weights: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., indices: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class ResampleSummary(_message.Message):
-    __slots__ = ("n", "proposals", "ess", "max_weight", "distinct", "evaluations", "scheme", "sampler", "seed", "acceptance_rate")
+    __slots__ = ("n", "proposals", "ess", "max_weight", "distinct", "evaluations", "scheme", "sampler", "seed", "acceptance_rate", "schedule", "ess_history", "acceptance_rates", "log_normalizer", "autocorrelation_ess", "stopped")
     N_FIELD_NUMBER: _ClassVar[int]
     PROPOSALS_FIELD_NUMBER: _ClassVar[int]
     ESS_FIELD_NUMBER: _ClassVar[int]
@@ -234,6 +238,12 @@ class ResampleSummary(_message.Message):
     SAMPLER_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     ACCEPTANCE_RATE_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    ESS_HISTORY_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTANCE_RATES_FIELD_NUMBER: _ClassVar[int]
+    LOG_NORMALIZER_FIELD_NUMBER: _ClassVar[int]
+    AUTOCORRELATION_ESS_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
     n: int
     proposals: int
     ess: float
@@ -244,4 +254,10 @@ class ResampleSummary(_message.Message):
     sampler: Sampler
     seed: int
     acceptance_rate: float
-    def __init__(self, n: _Optional[int] = ..., proposals: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ..., distinct: _Optional[int] = ..., evaluations: _Optional[int] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., acceptance_rate: _Optional[float] = ...) -> None: ...
+    schedule: _containers.RepeatedScalarFieldContainer[float]
+    ess_history: _containers.RepeatedScalarFieldContainer[float]
+    acceptance_rates: _containers.RepeatedScalarFieldContainer[float]
+    log_normalizer: float
+    autocorrelation_ess: float
+    stopped: str
+    def __init__(self, n: _Optional[int] = ..., proposals: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ..., distinct: _Optional[int] = ..., evaluations: _Optional[int] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., acceptance_rate: _Optional[float] = ..., schedule: _Optional[_Iterable[float]] = ..., ess_history: _Optional[_Iterable[float]] = ..., acceptance_rates: _Optional[_Iterable[float]] = ..., log_normalizer: _Optional[float] = ..., autocorrelation_ess: _Optional[float] = ..., stopped: _Optional[str] = ...) -> None: ...

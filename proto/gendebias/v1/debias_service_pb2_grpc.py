@@ -109,8 +109,10 @@ class DebiasServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Resample(self, request, context):
-        """Draws n debiased latents: the server draws a pool of proposals from the generator's prior (seeded), weights
-        them and resamples. Streams chunks of latents (with outputs if asked), then one summary.
+        """Draws n debiased latents. SIR: the server draws a pool of proposals from the generator's prior (seeded),
+        weights them and resamples. SMC: adaptive tempering with Metropolis-Hastings moves. MCMC: independent chains.
+        Streams chunks of latents (with outputs if asked), then one summary; a sampler stopped by its budget returns
+        what it has (summary.n may then be below the n asked for, summary.stopped says why).
         INVALID_ARGUMENT: n, proposals, rho, scheme, target, label out of range or unknown. NOT_FOUND: unknown
         generator_id. UNIMPLEMENTED: a sampler this server does not serve.
         """
