@@ -14,22 +14,22 @@ A domain error (any ``GendebiasError``, or a file that cannot be read or written
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 
 import gendebias
 from gendebias.cli import files
+from gendebias.cli.batch import batch
+from gendebias.cli.common import print_json, reports_errors
 from gendebias.clients import SAMPLERS, SCHEMES, TARGETS, Client, GeneratorInfo
 from gendebias.errors import GendebiasError, InvalidArgumentError
 
@@ -38,6 +38,7 @@ GRID_LIMIT = 256
 
 app = typer.Typer(name="gendebias", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
                   help="Correct the sampling bias of pretrained generators by the volume change of their Jacobian.")
+app.add_typer(batch)
 
 
 class OutputFormat(StrEnum):
@@ -58,25 +59,6 @@ Out = Annotated[Path | None, typer.Option("--out", metavar="OUT",
                                           help="Write the result to this .npy or .safetensors file.")]
 Rho = Annotated[float, typer.Option(help="Exponent of the volume: 1 = MaGNET, 0 = naive, < 0 favours modes.")]
 TopK = Annotated[int | None, typer.Option("--top-k", help="Keep only the K largest singular values (Polarity).")]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a domain error into one ``error: <message>`` line on stderr and exit status 1 (no traceback)."""
-
-    @functools.wraps(command)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (GendebiasError, OSError) as error:
-            message = " ".join(str(error).split()) or type(error).__name__
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(1) from None
-
-    return run
-
 
 def _print_version(value: bool) -> None:
     if value:
@@ -122,7 +104,7 @@ def generators(target: Target = None, local: Local = False, token: Token = None,
     with _backend(target, local, token) as backend:
         infos: list[GeneratorInfo] = backend.list_generators()
     if format is OutputFormat.json:
-        return _print_json({"generators": [asdict(info) for info in infos]})
+        return print_json({"generators": [asdict(info) for info in infos]})
     for info in infos:
         typer.echo(f"{info.generator_id:<12} {info.kind:<4} latents {info.latent_shape} -> outputs {info.output_shape}"
                    f"  prior {info.prior}  {info.dtype}  piecewise affine: {info.piecewise_affine}")
@@ -252,7 +234,7 @@ def _write_grid(path: Path, outputs: np.ndarray) -> None:
 
 def _report(format: OutputFormat, summary: dict[str, Any], lines: list[str]) -> None:
     if format is OutputFormat.json:
-        _print_json(summary)
+        print_json(summary)
     else:
         for line in lines:
             typer.echo(line)
@@ -260,10 +242,6 @@ def _report(format: OutputFormat, summary: dict[str, Any], lines: list[str]) -> 
             typer.echo(f"wrote        {summary['out']}")
         if summary.get("grid"):
             typer.echo(f"grid         {summary['grid']}")
-
-
-def _print_json(value: dict[str, Any]) -> None:
-    typer.echo(json.dumps(value, allow_nan=False))
 
 
 def _number(value: Any) -> float | None:

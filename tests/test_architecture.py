@@ -19,6 +19,7 @@ CONTRACTS = {
                    "google.protobuf"},
     "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli"},
     "service": {"gendebias.clients", "gendebias.cli", "gendebias.jobs"},
+    "jobs": {"gendebias.service", "gendebias.clients", "gendebias.cli", "grpc", "google.protobuf"},
 }
 
 

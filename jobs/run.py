@@ -1,0 +1,185 @@
+"""``batch volumes`` and ``batch resample``: plan shards, skip the finished ones, run the rest, combine.
+
+Global normalisation takes two passes: each shard stores the log-sum-exp of its log-weights (and of their squares,
+and their maximum); the driver combines them into the global normaliser, the ESS and the largest weight. Resampling
+draws the shard of each of the ``n`` draws by a multinomial over shard masses, then the draws within each shard by
+a multinomial over that shard's weights (:func:`gendebias.geometry.resample` both times): together exactly
+multinomial resampling of the whole pool, and a pure function of the stored shards and the seed, so local and Ray
+runs, and interrupted and resumed runs, give the same bytes. ``--sampler smc`` runs an independent SMC population
+per shard and weights the populations by their normalising-constant estimates instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from gendebias.errors import InvalidArgumentError
+from gendebias.generators import Generator, load_generator
+from gendebias.geometry import resample
+from gendebias.jobs.engines import map_shards
+from gendebias.jobs.latent_files import open_latents, shard_count
+from gendebias.jobs.progress import Progress
+from gendebias.jobs.shards import ShardTask, proposals, shard_seed
+from gendebias.jobs.storage import JobFolder, atomic_write, parquet_bytes, read_json, write_json
+
+FORMAT = 1
+
+
+def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path, *, shard_size: int = 65_536,
+                engine: str = "local", top_k: int | None = None, tile_codes: bool = False,
+                singular_values: bool = False, chunk_size: int | None = 64, workers: int | None = None,
+                ray_address: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Log-volumes of every latent of a file, one Parquet shard at a time; returns the summary."""
+    generator = load_generator(generator_source)
+    file = open_latents(latents_path, generator.latent_shape)
+    _check_shard_size(shard_size)
+    spec = {"kind": "volumes", "format": FORMAT, **_describe(generator_source, generator),
+            "latents": str(Path(latents_path).resolve()), "latents_sha256": _sha256(file.path), "rows": file.rows,
+            "shard_size": shard_size, "top_k": top_k, "tile_codes": tile_codes, "singular_values": singular_values}
+    folder = JobFolder(out)
+    folder.claim(spec)
+    tasks = [ShardTask("volumes", str(folder.root), i, i * shard_size, min(file.rows, (i + 1) * shard_size),
+                       latents_path=str(file.path), top_k=top_k, tile_codes=tile_codes,
+                       singular_values=singular_values, chunk_size=chunk_size)
+             for i in range(shard_count(file.rows, shard_size))]
+    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress)
+    summary = {"kind": "volumes", "generator_id": spec["generator_id"], "rows": file.rows, "shards": len(entries),
+               "log_volume": _volume_summary(entries)}
+    _finish(folder, entries, summary)
+    return summary
+
+
+def run_resample(generator_source: str, out: str | Path, *, proposals_count: int, n: int, rho: float = 1.0,
+                 seed: int = 0, sampler: str = "sir", shard_size: int = 65_536, engine: str = "local",
+                 top_k: int | None = None, chunk_size: int | None = 64, workers: int | None = None,
+                 ray_address: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """``n`` debiased latents from ``proposals_count`` seeded prior proposals (target ``tilted``)."""
+    generator = load_generator(generator_source)
+    if sampler not in ("sir", "smc"):
+        raise InvalidArgumentError(f"batch resample serves samplers ['sir', 'smc'], got {sampler!r}", field="sampler")
+    for name, value in (("proposals", proposals_count), ("n", n)):
+        if value < 1:
+            raise InvalidArgumentError(f"{name} must be >= 1, got {value}", field=name)
+    if not math.isfinite(rho):
+        raise InvalidArgumentError(f"rho must be finite, got {rho}", field="rho")
+    _check_shard_size(shard_size)
+    spec = {"kind": "resample", "format": FORMAT, **_describe(generator_source, generator),
+            "proposals": proposals_count, "n": n, "rho": rho, "seed": seed, "sampler": sampler,
+            "shard_size": shard_size, "top_k": top_k, "scheme": "multinomial"}
+    folder = JobFolder(out)
+    folder.claim(spec)
+    tasks = [ShardTask("smc" if sampler == "smc" else "proposals", str(folder.root), i, i * shard_size,
+                       min(proposals_count, (i + 1) * shard_size), seed=seed, rho=rho, top_k=top_k,
+                       chunk_size=chunk_size) for i in range(shard_count(proposals_count, shard_size))]
+    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress)
+    draws = _draw(folder, generator, entries, n=n, seed=seed, sampler=sampler, shard_size=shard_size)
+    summary = {"kind": "resample", "generator_id": spec["generator_id"], "proposals": proposals_count, "n": n,
+               "rho": rho, "seed": seed, "sampler": sampler, "scheme": "multinomial", "shards": len(entries),
+               **draws}
+    _finish(folder, entries, summary)
+    return summary
+
+
+def _run(tasks: list[ShardTask], folder: JobFolder, generator_source: str, engine: str, workers: int | None,
+         ray_address: str | None, progress: bool) -> list[dict[str, Any]]:
+    entries = {task.index: folder.finished(task.index) for task in tasks}
+    pending = [task for task in tasks if entries[task.index] is None]
+    meter = Progress(shards=len(tasks), done=len(tasks) - len(pending), enabled=progress)
+    for entry in map_shards(pending, generator_source=generator_source, engine=engine, workers=workers,
+                            ray_address=ray_address):
+        entries[entry["shard"]] = entry
+        meter.advance(entry["rows"])
+    return [entries[task.index] for task in tasks]
+
+
+def _draw(folder: JobFolder, generator: Generator, entries: list[dict[str, Any]], *, n: int, seed: int,
+          sampler: str, shard_size: int) -> dict[str, Any]:
+    """Two-stage multinomial: shards by mass, then latents within each shard; writes ``resampled.parquet``."""
+    if sampler == "smc":
+        log_masses = torch.tensor([e["log_normalizer"] + math.log(e["rows"]) for e in entries], dtype=torch.float64)
+    else:
+        log_masses = torch.tensor([e["log_mass"] for e in entries], dtype=torch.float64)
+    total = torch.logsumexp(log_masses, 0)
+    counts = torch.bincount(resample(log_masses, n, seed=seed), minlength=len(entries))
+    ids, latents, weights = [], [], []
+    for entry, count in zip(entries, counts.tolist(), strict=True):
+        if count == 0:
+            continue
+        table = pq.read_table(folder.shard_path(entry["shard"]))
+        start = entry["shard"] * shard_size
+        if sampler == "smc":
+            within = resample(torch.zeros(entry["rows"], dtype=torch.float64), count,
+                              seed=shard_seed(seed, entry["shard"], 1))
+            column = table.column("latents").combine_chunks()
+            shard_latents = column.values.to_numpy().reshape(entry["rows"], -1)
+            chosen = shard_latents[within.numpy()]
+            log_w = np.full(count, math.nan)
+        else:
+            tilted = _tilted(table, read_json(folder.root / "job.json")["rho"])
+            within = resample(tilted, count, seed=shard_seed(seed, entry["shard"], 1))
+            chosen = proposals(generator, seed, entry["shard"], entry["rows"])[within].flatten(1).cpu().numpy()
+            log_w = (tilted[within] - total).numpy()
+        ids.append(start + within.numpy())
+        latents.append(chosen)
+        weights.append(log_w)
+    drawn_ids, drawn = np.concatenate(ids), np.concatenate(latents)
+    table = pa.table({"latent_id": pa.array(drawn_ids),
+                      "latents": pa.FixedSizeListArray.from_arrays(pa.array(drawn.reshape(-1)), drawn.shape[1]),
+                      "log_weight": pa.array(np.concatenate(weights))})
+    atomic_write(folder.root / "resampled.parquet", parquet_bytes(table))
+    result = {"distinct": int(np.unique(drawn_ids).size), "file": "resampled.parquet"}
+    if sampler == "sir":
+        square = torch.logsumexp(torch.tensor([e["log_square_mass"] for e in entries], dtype=torch.float64), 0)
+        result["ess"] = float(torch.exp(2 * total - square))
+        result["max_weight"] = float(torch.exp(max(e["log_max"] for e in entries) - total))
+    else:
+        result["log_normalizer"] = float(total - math.log(sum(e["rows"] for e in entries)))
+        result["min_step_ess"] = min(e["min_ess"] for e in entries)
+        result["evaluations"] = sum(e["evaluations"] for e in entries)
+    return result
+
+
+def _tilted(table: pa.Table, rho: float) -> torch.Tensor:
+    volumes = torch.from_numpy(table.column("log_volume").to_numpy().copy())
+    return rho * volumes if rho != 0 else torch.zeros_like(volumes)
+
+
+def _volume_summary(entries: list[dict[str, Any]]) -> dict[str, float]:
+    count = sum(e["stats"]["count"] for e in entries)
+    mean = sum(e["stats"]["sum"] for e in entries) / max(count, 1)
+    variance = sum(e["stats"]["sum_squares"] for e in entries) / max(count, 1) - mean**2
+    return {"mean": mean, "std": math.sqrt(max(variance, 0.0)), "min": min(e["stats"]["min"] for e in entries),
+            "max": max(e["stats"]["max"] for e in entries),
+            "minus_inf": int(sum(e["stats"]["minus_inf"] for e in entries))}
+
+
+def _finish(folder: JobFolder, entries: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    write_json(folder.root / "manifest.json", {"shards": entries})
+    write_json(folder.root / "summary.json", summary)
+
+
+def _describe(source: str, generator: Generator) -> dict[str, Any]:
+    info = generator.info()
+    return {"generator_id": source, "latent_shape": list(info.latent_shape),
+            "output_shape": list(info.output_shape), "dtype": info.dtype}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_shard_size(shard_size: int) -> None:
+    if shard_size < 1:
+        raise InvalidArgumentError(f"shard size must be >= 1, got {shard_size}", field="shard_size")

@@ -1,0 +1,185 @@
+"""Batch jobs: results equal the library's, resume after kill -9 byte for byte, refuse bad inputs early."""
+
+import filecmp
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from scipy import stats
+
+from gendebias.errors import InvalidArgumentError, InvalidLatentsError, UnknownGeneratorError
+from gendebias.generators import load_generator
+from gendebias.geometry import log_volume, log_weights, resample
+from gendebias.jobs import run_resample, run_volumes
+
+
+def same_folders(left, right):
+    comparison = filecmp.dircmp(left, right)
+    assert comparison.left_only == comparison.right_only == [] and comparison.diff_files == []
+    for sub in comparison.common_dirs:
+        same_folders(left / sub, right / sub)
+    return True
+
+
+@pytest.fixture
+def latents_file(tmp_path):
+    latents = np.random.default_rng(0).standard_normal((2500, 16)).astype(np.float32)
+    path = tmp_path / "z.npy"
+    np.save(path, latents)
+    return path, latents
+
+
+def test_volumes_job_matches_the_library(tmp_path, latents_file):
+    path, latents = latents_file
+    summary = run_volumes("digits-gan", path, tmp_path / "out", shard_size=1000, tile_codes=True, progress=False)
+    table = pq.read_table(sorted((tmp_path / "out" / "shards").glob("*.parquet")))
+    assert table.column("latent_id").to_pylist() == list(range(2500))
+    expected = log_volume(load_generator("digits-gan"), torch.from_numpy(latents), chunk_size=64)
+    np.testing.assert_array_equal(table.column("log_volume").to_numpy(), expected.numpy())
+    assert summary["rows"] == 2500 and summary["shards"] == 3
+    assert summary["log_volume"]["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [entry["rows"] for entry in manifest["shards"]] == [1000, 1000, 500]
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".parquet"])
+def test_other_latent_files_give_the_same_result(tmp_path, latents_file, suffix):
+    import pyarrow as pa
+    from safetensors.numpy import save_file
+
+    path, latents = latents_file
+    other = tmp_path / f"z{suffix}"
+    if suffix == ".safetensors":
+        save_file({"latents": latents}, str(other))
+    else:
+        column = pa.FixedSizeListArray.from_arrays(pa.array(latents.reshape(-1)), 16)
+        pq.write_table(pa.table({"latents": column}), other, row_group_size=700)
+    run_volumes("digits-gan", path, tmp_path / "a", shard_size=1000, progress=False)
+    run_volumes("digits-gan", other, tmp_path / "b", shard_size=1000, progress=False)
+    for shard in range(3):
+        name = f"shard-{shard:05d}.parquet"
+        assert (tmp_path / "a" / "shards" / name).read_bytes() == (tmp_path / "b" / "shards" / name).read_bytes()
+
+
+def test_kill_9_and_rerun_gives_byte_identical_outputs(tmp_path, latents_file):
+    path, _ = latents_file
+    run_volumes("digits-gan", path, tmp_path / "whole", shard_size=250, progress=False)
+    code = (f"from gendebias.jobs import run_volumes; run_volumes('digits-gan', {str(path)!r}, "
+            f"{str(tmp_path / 'broken')!r}, shard_size=250, progress=False)")
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 120
+    while len(list((tmp_path / "broken" / "shards").glob("*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list((tmp_path / "broken" / "shards").glob("*.json")))
+    assert 2 <= finished < 10, "killed in the middle"
+    assert not (tmp_path / "broken" / "manifest.json").exists()
+    # a torn or tampered shard is recomputed, never trusted
+    first = tmp_path / "broken" / "shards" / "shard-00000.parquet"
+    first.write_bytes(first.read_bytes()[:-10])
+    run_volumes("digits-gan", path, tmp_path / "broken", shard_size=250, progress=False)
+    assert same_folders(tmp_path / "whole", tmp_path / "broken")
+
+
+def test_bad_inputs_stop_before_any_work(tmp_path, latents_file):
+    path, latents = latents_file
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, latents[:, :15])
+    with pytest.raises(InvalidLatentsError, match=r"shape \[2500, 15\] but the generator takes \(N, 16\)"):
+        run_volumes("digits-gan", wrong, tmp_path / "o1", progress=False)
+    nan = latents.copy()
+    nan[[7, 1999]] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    with pytest.raises(InvalidLatentsError, match=r"rows \[7, 1999\] hold NaN"):
+        run_volumes("digits-gan", tmp_path / "nan.npy", tmp_path / "o2", progress=False)
+    (tmp_path / "garbage.npy").write_bytes(b"not numpy")
+    with pytest.raises(InvalidArgumentError, match="cannot read latents"):
+        run_volumes("digits-gan", tmp_path / "garbage.npy", tmp_path / "o3", progress=False)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(InvalidArgumentError, match="is not writable"):
+        run_volumes("digits-gan", path, tmp_path / "a-file" / "out", progress=False)
+    with pytest.raises(UnknownGeneratorError):
+        run_volumes("digits-gann", path, tmp_path / "o4", progress=False)
+    for folder in ("o1", "o2", "o3", "o4"):
+        assert not (tmp_path / folder).exists(), "nothing was started"
+
+
+def test_a_different_job_in_the_same_folder_is_refused_and_nothing_is_overwritten(tmp_path, latents_file):
+    path, latents = latents_file
+    run_volumes("digits-gan", path, tmp_path / "out", shard_size=1000, progress=False)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out" / "shards").iterdir()}
+    np.save(tmp_path / "z8.npy", latents[:, :8])
+    with pytest.raises(InvalidArgumentError, match=r"holds a different job .*generator 'digits-gan'"):
+        run_volumes("digits-vae", tmp_path / "z8.npy", tmp_path / "out", shard_size=1000, progress=False)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "shards").iterdir()} == before
+
+
+def test_resample_job_is_multinomial_resampling_of_the_whole_pool(tmp_path):
+    """Two-stage draws (shard by mass, then within the shard) against single-process geometry.resample."""
+    proposals, n = 20_000, 20_000
+    summary = run_resample("ramp", tmp_path / "job", proposals_count=proposals, n=n, seed=3, shard_size=3000,
+                           progress=False)
+    drawn = pq.read_table(tmp_path / "job" / "resampled.parquet")
+    ids = drawn.column("latent_id").to_numpy()
+    ramp = load_generator("ramp")
+    from gendebias.jobs.shards import proposals as shard_proposals
+
+    pool = torch.cat([shard_proposals(ramp, 3, i, min(3000, proposals - 3000 * i)) for i in range(7)])
+    latents = np.stack(drawn.column("latents").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(latents, pool[ids].numpy())
+    weights = log_weights(log_volume(ramp, pool), rho=1.0)
+    assert summary["ess"] == pytest.approx(float(torch.exp(-torch.logsumexp(2 * weights, 0))), rel=1e-9)
+    reference = resample(weights, n, seed=99).numpy()
+    on_ramp = [int((pool[ids][:, 0] > 0).sum()), int((pool[reference][:, 0] > 0).sum())]
+    table = np.array([on_ramp, [n - on_ramp[0], n - on_ramp[1]]])
+    assert stats.chi2_contingency(table).pvalue > 0.01
+    exact = ramp.module.ramp_area_share()
+    assert abs(on_ramp[0] / n - exact) < 3 * math.sqrt(exact * (1 - exact) * (1 / n + 1 / summary["ess"]))
+
+
+def test_smc_job_combines_populations_by_their_normalising_constants(tmp_path):
+    summary = run_resample("tent", tmp_path / "smc", proposals_count=1200, n=600, seed=1, sampler="smc",
+                           shard_size=400, progress=False)
+    assert summary["min_step_ess"] >= 0.3 * 400 and math.isfinite(summary["log_normalizer"])
+    drawn = pq.read_table(tmp_path / "smc" / "resampled.parquet")
+    assert drawn.num_rows == 600 and summary["distinct"] > 300
+
+
+def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "0")  # the shared machine may pass Ray's 95% memory line
+    run_resample("digits-gan", tmp_path / "local", proposals_count=1500, n=300, seed=2, shard_size=500,
+                 progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run_resample("digits-gan", tmp_path / "ray", proposals_count=1500, n=300, seed=2, shard_size=500,
+                     engine="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert same_folders(tmp_path / "local", tmp_path / "ray")
+
+
+def test_the_cli_runs_a_batch_job(tmp_path, latents_file):
+    from pathlib import Path
+
+    path, _ = latents_file
+    gendebias = str(Path(sys.executable).parent / "gendebias")
+
+    def batch(generator):
+        return subprocess.run([gendebias, "batch", "volumes", "--generator", generator, "--latents", str(path),
+                               "--out", str(tmp_path / "cli"), "--shard-size", "1000", "--quiet"],
+                              capture_output=True, text=True, timeout=300)
+
+    done = batch("digits-gan")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 2500
+    failed = batch("digits-vae")
+    assert failed.returncode == 1 and failed.stderr.startswith("error:") and "Traceback" not in failed.stderr
