@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -48,7 +49,7 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
         finish(servicer, started, known.code)
         await abort(context, known)
 
-    if _is_async_generator(handler):
+    if inspect.isasyncgenfunction(handler):
         @functools.wraps(handler)
         async def streaming(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -74,12 +75,6 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
         finish(self, started, "OK")
         return response
     return unary
-
-
-def _is_async_generator(function: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.isasyncgenfunction(function)
 
 
 class DebiasServicer(pb_grpc.DebiasServiceServicer):
@@ -123,30 +118,28 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
     async def Reweight(self, requests: AsyncIterator[pb.ReweightRequest],
                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ReweightResponse]:
         first: pb.ReweightRequest | None = None
-        tasks: list[Awaitable[Any]] = []
         proposals: list[Tensor] = []
         chunks: list[Tensor] = []
-        async for request in requests:
+        async for request in requests:  # validate every chunk as it arrives; compute once all are in
             first = first or request
             generator = self._generator(first.generator_id, _label(first))
-            options = Options(decoding.top_k_from(first.top_k, generator))
             latents = self._latents(request.latents, generator, sum(c.shape[0] for c in chunks))
             chunks.append(latents)
             if request.HasField("log_proposal") or proposals:
                 proposals.append(decoding.log_density_from(request.log_proposal, latents.shape[0],
                                                            field="log_proposal"))
-            tasks.append(asyncio.ensure_future(self.engine.log_volumes(first.generator_id, generator, latents,
-                                                                       options)))
         if first is None:
             raise InvalidArgumentError("Reweight needs at least one message with latents", field="latents")
         generator = self._generator(first.generator_id, _label(first))
-        volumes = torch.cat([result.log_volumes for result in await asyncio.gather(*tasks)])
+        options = Options(decoding.top_k_from(first.top_k, generator))
+        latents = torch.cat(chunks)
+        volumes = (await self.engine.log_volumes(first.generator_id, generator, latents, options)).log_volumes
         target = decoding.choice_from(first.target, decoding.TARGETS, field="target")
         rho = decoding.rho_from(first.HasField("rho"), first.rho)
         log_proposal = torch.cat(proposals) if proposals else None
         if log_proposal is not None and log_proposal.shape[0] != volumes.shape[0]:
             raise InvalidArgumentError("log_proposal must accompany every chunk of latents", field="log_proposal")
-        log_prior = generator.log_prior(torch.cat(chunks)) if target == "tilted" and log_proposal is not None else None
+        log_prior = generator.log_prior(latents) if target == "tilted" and log_proposal is not None else None
         weights = log_weights(volumes, rho=rho, target=target, log_proposal=log_proposal, log_prior=log_prior)
         for rows in decoding.row_slices(weights.shape[0], 16, self.config.message_bytes):
             chunk = pb.ReweightChunk(offset=rows.start, log_weights=decoding.wire(weights[rows]),
