@@ -5,7 +5,8 @@ Layout: ``job.json`` (what the job is; written first), ``shards/shard-00007.parq
 entry, written when all are done) and ``summary.json``. Every file is written to a temporary name and renamed, so a
 crash or ``kill -9`` leaves either the whole file or nothing. A shard counts as finished only when its sidecar exists
 and the Parquet file's sha256 matches it; a re-run skips finished shards and recomputes the rest. No timestamps are
-stored: an interrupted and resumed run writes the same bytes as an uninterrupted one.
+stored, and a resumed run deletes the temporary files a killed one left: an interrupted and resumed run ends with
+the same files, byte for byte, as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class JobFolder:
                     f"{previous.get('generator_id')!r}); use another --out or delete that folder", field="out")
         else:
             write_json(existing, spec)
+        for stale in (*self.root.glob(".*.tmp"), *self.shards.glob(".*.tmp")):
+            stale.unlink()  # a write that a crash interrupted; its shard is recomputed
 
     def shard_path(self, index: int) -> Path:
         return self.shards / f"shard-{index:05d}.parquet"

@@ -82,9 +82,10 @@ def test_kill_9_and_rerun_gives_byte_identical_outputs(tmp_path, latents_file):
     finished = len(list((tmp_path / "broken" / "shards").glob("*.json")))
     assert 2 <= finished < 10, "killed in the middle"
     assert not (tmp_path / "broken" / "manifest.json").exists()
-    # a torn or tampered shard is recomputed, never trusted
+    # a torn or tampered shard is recomputed, never trusted; a temporary file of a killed write is removed
     first = tmp_path / "broken" / "shards" / "shard-00000.parquet"
     first.write_bytes(first.read_bytes()[:-10])
+    (tmp_path / "broken" / "shards" / ".shard-00005.parquet.abc123.tmp").write_bytes(b"half a shard")
     run_volumes("digits-gan", path, tmp_path / "broken", shard_size=250, progress=False)
     assert same_folders(tmp_path / "whole", tmp_path / "broken")
 
