@@ -23,11 +23,15 @@ import pyarrow.parquet as pq
 
 from gendebias.errors import InvalidArgumentError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder, fsync and rename."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared like any written file
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()

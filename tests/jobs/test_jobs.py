@@ -3,6 +3,7 @@
 import filecmp
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -184,3 +185,17 @@ def test_the_cli_runs_a_batch_job(tmp_path, latents_file):
     assert json.loads(done.stdout)["rows"] == 2500
     failed = batch("digits-vae")
     assert failed.returncode == 1 and failed.stderr.startswith("error:") and "Traceback" not in failed.stderr
+
+
+def test_outputs_are_readable_like_any_written_file(tmp_path):
+    import stat
+
+    run_resample("ramp", tmp_path / "job", proposals_count=100, n=10, shard_size=50, progress=False)
+    mode = stat.S_IMODE((tmp_path / "job" / "summary.json").stat().st_mode)
+    assert mode == 0o666 & ~_umask()
+
+
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
