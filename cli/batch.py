@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from gendebias.cli.common import print_json, reports_errors
+from gendebias.errors import InvalidArgumentError
 from gendebias.jobs import run_resample, run_volumes
 
 batch = typer.Typer(name="batch", no_args_is_help=True, help="Sharded, resumable jobs over millions of latents.")
@@ -60,8 +61,6 @@ def resample(generator: Generator, out: Out,
 
 
 def _count(value: float, name: str) -> int:
-    from gendebias.errors import InvalidArgumentError
-
     if value != int(value):
         raise InvalidArgumentError(f"--{name} must be a whole number, got {value}", field=name)
     return int(value)

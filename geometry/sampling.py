@@ -23,6 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from gendebias.errors import LimitExceededError
 from gendebias.geometry._inputs import check_choice
 from gendebias.geometry.kernels import TemperedTarget
 from gendebias.geometry.mcmc import mcmc
@@ -107,8 +108,6 @@ def sample(generator: Any, n: int, *, rho: float = 1.0, target: Literal["tilted"
 def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: Scheme, seed: int) -> SampleResult:
     reason = goal.affordable(proposals)
     if reason == "max_evaluations":
-        from gendebias.errors import LimitExceededError
-
         raise LimitExceededError(f"SIR needs {proposals} log-volume evaluations for its pool, over the budget of "
                                  f"{goal.max_evaluations}; lower proposals or raise max_evaluations",
                                  field="max_evaluations")
