@@ -114,7 +114,7 @@ def _parquet_read(path: Path, start: int, stop: int) -> np.ndarray:
     table = parquet.read_row_groups(groups, columns=["latents"]).slice(start - (first or 0), stop - start)
     column = table.column("latents").combine_chunks()
     assert isinstance(column, pa.FixedSizeListArray)
-    return column.values.to_numpy(zero_copy_only=False).reshape(stop - start, -1)
+    return column.values.to_numpy(zero_copy_only=False).reshape(stop - start, -1).copy()  # writable, as torch wants
 
 
 _SHAPES = {".npy": _npy_shape, ".safetensors": _safetensors_shape, ".parquet": _parquet_shape}
