@@ -163,8 +163,12 @@ def _import_factory(id: str, factory: str) -> Any:
 
 
 def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (inputs of batch jobs can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_weights(module: nn.Module, path: Path, *, sha256: str | None = None, owner: str = "module") -> None:

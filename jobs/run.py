@@ -11,7 +11,6 @@ per shard and weights the populations by their normalising-constant estimates in
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator, load_generator
+from gendebias.generators.spec import sha256_of
 from gendebias.geometry import resample
 from gendebias.jobs.engines import map_shards
 from gendebias.jobs.latent_files import open_latents, shard_count
@@ -42,7 +42,7 @@ def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path
     file = open_latents(latents_path, generator.latent_shape)
     _check_shard_size(shard_size)
     spec = {"kind": "volumes", "format": FORMAT, **_describe(generator_source, generator),
-            "latents": str(Path(latents_path).resolve()), "latents_sha256": _sha256(file.path), "rows": file.rows,
+            "latents": str(Path(latents_path).resolve()), "latents_sha256": sha256_of(file.path), "rows": file.rows,
             "shard_size": shard_size, "top_k": top_k, "tile_codes": tile_codes, "singular_values": singular_values}
     folder = JobFolder(out)
     folder.claim(spec)
@@ -170,14 +170,6 @@ def _describe(source: str, generator: Generator) -> dict[str, Any]:
     info = generator.info()
     return {"generator_id": source, "latent_shape": list(info.latent_shape),
             "output_shape": list(info.output_shape), "dtype": info.dtype}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_shard_size(shard_size: int) -> None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gendebias.errors import InvalidArgumentError
+from gendebias.generators.spec import sha256_of
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -95,8 +96,7 @@ class JobFolder:
         if not sidecar.exists() or not self.shard_path(index).exists():
             return None
         entry: dict[str, Any] = read_json(sidecar)
-        digest = hashlib.sha256(self.shard_path(index).read_bytes()).hexdigest()
-        return entry if digest == entry["sha256"] else None
+        return entry if sha256_of(self.shard_path(index)) == entry["sha256"] else None
 
     def write_shard(self, index: int, table: pa.Table, extra: dict[str, Any]) -> dict[str, Any]:
         data = parquet_bytes(table)
