@@ -29,6 +29,7 @@ from gendebias.geometry.kernels import (
     metropolis_sweep,
 )
 from gendebias.geometry.resample import resample
+from gendebias.geometry.weights import effective_sample_size
 
 
 @dataclass
@@ -64,7 +65,7 @@ def smc(target: TemperedTarget, particles: int, *, ess_threshold: float = 0.5, j
     while beta < 1.0:
         next_beta, increments = _next_temperature(target, population.log_volumes, beta, ess_threshold)
         trace.log_normalizer += float(torch.logsumexp(increments, 0)) - math.log(particles)
-        trace.ess.append(_ess(increments))
+        trace.ess.append(effective_sample_size(increments))
         order = resample(increments, particles, scheme="systematic", seed=int(torch.randint(0, 2**62, (1,),
                                                                                            generator=random)))
         population, beta = population.take(order.to(population.latents.device)), next_beta
@@ -97,18 +98,14 @@ def _next_temperature(target: TemperedTarget, log_volumes: Tensor, beta: float,
         return target.tilt(delta, log_volumes).masked_fill(~finite, -math.inf) if delta > 0 else \
             torch.zeros_like(log_volumes)
 
-    if _ess(increments(1.0 - beta)) >= wanted:
+    if effective_sample_size(increments(1.0 - beta)) >= wanted:
         return 1.0, increments(1.0 - beta)
     low, high = 0.0, 1.0 - beta
     for _ in range(60):
         middle = (low + high) / 2
-        if _ess(increments(middle)) >= wanted:
+        if effective_sample_size(increments(middle)) >= wanted:
             low = middle
         else:
             high = middle
     delta = max(low, 1e-12)
     return beta + delta, increments(delta)
-
-
-def _ess(log_weights: Tensor) -> float:
-    return float(torch.exp(2 * torch.logsumexp(log_weights, 0) - torch.logsumexp(2 * log_weights, 0)))
