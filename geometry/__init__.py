@@ -7,7 +7,7 @@ This package imports no grpc, protobuf, environment variables or files.
 from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.jacobian import jacobian
 from gendebias.geometry.resample import Rejection, rejection_sample, resample
-from gendebias.geometry.sampling import SampleResult, sample
+from gendebias.geometry.sampling import SampleResult, resample_pool, sample
 from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
 from gendebias.geometry.volume import (
     log_volume,
@@ -31,6 +31,7 @@ __all__ = [
     "nonlinearities",
     "rejection_sample",
     "resample",
+    "resample_pool",
     "sample",
     "singular_values",
     "singular_values_from_jacobians",

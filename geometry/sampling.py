@@ -112,10 +112,19 @@ def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: Scheme, seed: int
                                  f"{goal.max_evaluations}; lower proposals or raise max_evaluations",
                                  field="max_evaluations")
     pool = goal.generator.sample_latents(proposals, seed=seed)
-    volumes = goal.log_volumes(pool)
     log_proposal = goal.generator.log_prior(pool) if goal.target == "uniform" else None
-    weights = log_weights(volumes, rho=goal.rho, target=goal.target, log_proposal=log_proposal)
-    diagnostics: dict[str, Any] = {"proposals": proposals, "scheme": scheme, "stopped": "done"}
+    return resample_pool(pool, goal.log_volumes(pool), n, rho=goal.rho, target=goal.target,
+                         log_proposal=log_proposal, scheme=scheme, seed=seed)
+
+
+def resample_pool(pool: Tensor, log_volumes: Tensor, n: int, *, rho: float, target: Literal["tilted", "uniform"],
+                  log_proposal: Tensor | None, scheme: Scheme, seed: int) -> SampleResult:
+    """SIR's second half, for callers that computed the pool's log-volumes themselves (the service batches them):
+    weight ``pool`` ``(N, ...)`` for the target and draw ``n`` latents by ``scheme``. ``diagnostics["indices"]``
+    holds the drawn pool indices (on the pool's device)."""
+    weights = log_weights(log_volumes, rho=rho, target=target, log_proposal=log_proposal)
+    diagnostics: dict[str, Any] = {"proposals": pool.shape[0], "scheme": scheme, "stopped": "done",
+                                   "acceptance_rate": math.nan}
     if scheme == "rejection":
         rejection = rejection_sample(weights, n, seed=seed)
         indices = rejection.indices
@@ -125,7 +134,7 @@ def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: Scheme, seed: int
     indices = indices.to(pool.device)
     diagnostics["indices"] = indices
     return SampleResult(pool[indices], weights[indices.cpu()], effective_sample_size(weights), max_weight(weights),
-                        int(torch.unique(indices).shape[0]), goal.evaluations, "sir", seed, diagnostics)
+                        int(torch.unique(indices).shape[0]), pool.shape[0], "sir", seed, diagnostics)
 
 
 def _distinct(latents: Tensor) -> int:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from gendebias.errors import GendebiasError, InvalidArgumentError, UnknownGeneratorError
 from gendebias.generators import Generator
-from gendebias.geometry import effective_sample_size, log_weights, max_weight, rejection_sample, resample, sample
+from gendebias.geometry import effective_sample_size, log_weights, max_weight, resample_pool, sample
 from gendebias.service import decoding
 from gendebias.service.batching import BatchingEngine, Options
 from gendebias.service.config import ServiceConfig
@@ -167,27 +167,23 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         pool = await asyncio.to_thread(generator.sample_latents, proposals, seed=seed)
         volumes = (await self.engine.log_volumes(request.generator_id, generator, pool, Options(top_k))).log_volumes
         log_proposal = generator.log_prior(pool) if target == "uniform" else None
-        weights = log_weights(volumes, rho=rho, target=target, log_proposal=log_proposal)
-        acceptance = math.nan
-        if scheme == "rejection":
-            rejection = await asyncio.to_thread(rejection_sample, weights, n, seed=seed)
-            indices, acceptance = rejection.indices, rejection.acceptance_rate
-        else:
-            indices = await asyncio.to_thread(resample, weights, n, scheme=scheme, seed=seed)
+        result = await asyncio.to_thread(resample_pool, pool, volumes, n, rho=rho, target=target,
+                                         log_proposal=log_proposal, scheme=scheme, seed=seed)
+        indices = result.diagnostics["indices"]
         row_bytes = generator.latent_dim * 8 + 16 + (math.prod(generator.output_shape) * 8 if request.return_outputs
                                                      else 0)
         for rows in decoding.row_slices(n, row_bytes, self.config.message_bytes):
-            chosen = indices[rows]
-            chunk = pb.ResampleChunk(offset=rows.start, latents=decoding.wire(pool[chosen]),
-                                     log_weights=decoding.wire(weights[chosen]), indices=decoding.wire(chosen))
+            latents = result.latents[rows]
+            chunk = pb.ResampleChunk(offset=rows.start, latents=decoding.wire(latents),
+                                     log_weights=decoding.wire(result.log_weights[rows]),
+                                     indices=decoding.wire(indices[rows]))
             if request.return_outputs:
-                chunk.outputs.CopyFrom(decoding.wire(await asyncio.to_thread(_outputs, generator, pool[chosen])))
+                chunk.outputs.CopyFrom(decoding.wire(await asyncio.to_thread(_outputs, generator, latents)))
             yield pb.ResampleResponse(chunk=chunk)
         yield pb.ResampleResponse(summary=pb.ResampleSummary(
-            n=n, proposals=proposals, ess=effective_sample_size(weights), max_weight=max_weight(weights),
-            distinct=int(torch.unique(indices).shape[0]), evaluations=proposals,
-            scheme=decoding.SCHEME_CODES[scheme], sampler=pb.SAMPLER_SIR, seed=seed, acceptance_rate=acceptance,
-            stopped="done"))
+            n=n, proposals=proposals, ess=result.ess, max_weight=result.max_weight, distinct=result.distinct,
+            evaluations=proposals, scheme=decoding.SCHEME_CODES[scheme], sampler=pb.SAMPLER_SIR, seed=seed,
+            acceptance_rate=result.diagnostics["acceptance_rate"], stopped="done"))
 
     async def _sampled(self, request: pb.ResampleRequest, generator: Generator, sampler: str, n: int, rho: float,
                        target: str, top_k: int | None, seed: int,
