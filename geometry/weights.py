@@ -48,7 +48,7 @@ def log_weights(log_volumes: Tensor, *, rho: float = 1.0, target: Target = "tilt
     log_volumes = _check_log_density(log_volumes, "log_volumes", allow_minus_inf=True)
     if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not torch.isfinite(torch.tensor(float(rho))):
         raise InvalidArgumentError(f"rho must be a finite number, got {rho!r}")
-    weights = _tilt(log_volumes, float(rho))
+    weights = tilted(log_volumes, float(rho))
     if target == "tilted" and log_proposal is not None:
         if log_prior is None:
             raise InvalidArgumentError(
@@ -74,7 +74,9 @@ def max_weight(log_weights: Tensor) -> float:
     return float(normalised.max().exp())
 
 
-def _tilt(log_volumes: Tensor, rho: float) -> Tensor:
+def tilted(log_volumes: Tensor, rho: float) -> Tensor:
+    """Unnormalised ``rho * log_volumes`` with ``0 * -inf = 0``; refuses ``rho < 0`` with rank-deficient latents.
+    Batch jobs normalise these across shards themselves."""
     if rho == 0:
         return torch.zeros_like(log_volumes)
     if rho < 0 and bool(torch.isneginf(log_volumes).any()):

@@ -24,6 +24,7 @@ from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator, load_generator
 from gendebias.generators.spec import sha256_of
 from gendebias.geometry import resample
+from gendebias.geometry.weights import tilted
 from gendebias.jobs.engines import map_shards
 from gendebias.jobs.latent_files import open_latents, shard_count
 from gendebias.jobs.progress import Progress
@@ -123,10 +124,11 @@ def _draw(folder: JobFolder, generator: Generator, entries: list[dict[str, Any]]
             chosen = shard_latents[within.numpy()]
             log_w = np.full(count, math.nan)
         else:
-            tilted = _tilted(table, read_json(folder.root / "job.json")["rho"])
-            within = resample(tilted, count, seed=shard_seed(seed, entry["shard"], 1))
+            shard_weights = tilted(torch.from_numpy(table.column("log_volume").to_numpy().copy()),
+                                   read_json(folder.root / "job.json")["rho"])
+            within = resample(shard_weights, count, seed=shard_seed(seed, entry["shard"], 1))
             chosen = proposals(generator, seed, entry["shard"], entry["rows"])[within].flatten(1).cpu().numpy()
-            log_w = (tilted[within] - total).numpy()
+            log_w = (shard_weights[within] - total).numpy()
         ids.append(start + within.numpy())
         latents.append(chosen)
         weights.append(log_w)
@@ -145,11 +147,6 @@ def _draw(folder: JobFolder, generator: Generator, entries: list[dict[str, Any]]
         result["min_step_ess"] = min(e["min_ess"] for e in entries)
         result["evaluations"] = sum(e["evaluations"] for e in entries)
     return result
-
-
-def _tilted(table: pa.Table, rho: float) -> torch.Tensor:
-    volumes = torch.from_numpy(table.column("log_volume").to_numpy().copy())
-    return rho * volumes if rho != 0 else torch.zeros_like(volumes)
 
 
 def _volume_summary(entries: list[dict[str, Any]]) -> dict[str, float]:

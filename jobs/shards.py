@@ -17,6 +17,7 @@ import torch
 
 from gendebias.generators import Generator
 from gendebias.geometry import log_volume, sample, singular_values, tile_codes
+from gendebias.geometry.weights import tilted
 from gendebias.jobs.latent_files import open_latents
 from gendebias.jobs.storage import JobFolder
 
@@ -68,10 +69,10 @@ def run_shard(task: ShardTask, generator: Generator) -> dict[str, Any]:
     if task.singular_values:
         sigma = singular_values(generator, latents, top_k=task.top_k, chunk_size=task.chunk_size).cpu().numpy()
         columns["singular_values"] = pa.FixedSizeListArray.from_arrays(pa.array(sigma.reshape(-1)), sigma.shape[1])
-    tilted = task.rho * volumes.cpu().double() if task.rho != 0 else torch.zeros_like(volumes.cpu().double())
+    log_weights = tilted(volumes.cpu().double(), task.rho)
     return JobFolder(task.out).write_shard(task.index, pa.table(columns), {
-        "stats": _stats(volumes), "log_mass": float(torch.logsumexp(tilted, 0)),
-        "log_square_mass": float(torch.logsumexp(2 * tilted, 0)), "log_max": float(tilted.max())})
+        "stats": _stats(volumes), "log_mass": float(torch.logsumexp(log_weights, 0)),
+        "log_square_mass": float(torch.logsumexp(2 * log_weights, 0)), "log_max": float(log_weights.max())})
 
 
 def _smc_shard(task: ShardTask, generator: Generator, rows: int) -> dict[str, Any]:
