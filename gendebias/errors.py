@@ -111,10 +111,17 @@ class InternalError(GendebiasError, RuntimeError):
     code, reason = "INTERNAL", "INTERNAL"
 
 
+class DeviceMemoryError(GendebiasError, MemoryError):
+    """Not even one latent with one tangent fits in device memory (after halving the chunk plan down to 1 x 1)."""
+
+    code, reason = "RESOURCE_EXHAUSTED", "DEVICE_MEMORY"
+
+
 ERRORS: tuple[type[GendebiasError], ...] = (
     InvalidArgumentError, InvalidTensorError, InvalidLatentsError, LimitExceededError, UnknownGeneratorError,
     GeneratorModeError, GeneratorSpecError, NumericalError, DegenerateWeightsError, QueueFullError,
     AuthenticationError, UnsupportedError, DeadlineExceededError, ServiceUnavailableError, InternalError,
+    DeviceMemoryError,
 )
 _BY_REASON = {error.reason: error for error in ERRORS}
 _BY_CODE = {error.code: error for error in reversed(ERRORS)}  # the most general class for each code

@@ -18,53 +18,88 @@ give ``log_volume ~ 1200``, far past ``exp``'s range).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.geometry._inputs import GeneratorLike, check_choice
-from gendebias.geometry.jacobian import jacobian_chunks
+from gendebias.geometry.estimate import LogVolumeEstimate
+from gendebias.geometry.jacobian import map_jacobians
+from gendebias.geometry.precision import Precision
+from gendebias.geometry.projection import projection_log_volume
+from gendebias.geometry.randomized import randomized_log_volume
+from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_values, rank_tolerance
 from gendebias.geometry.tiles import nonlinearities, tile_codes
 
-Method = Literal["exact"]
+Method = Literal["exact", "randomized", "projection"]
 CHOLESKY_MAX_CONDITION = 1e4
+GRAM_ROWS = 4096
+"""Rows of ``J`` cast to float64 at a time when forming the Gram matrix."""
 
 
 def log_volume(generator: GeneratorLike, latents: Tensor, *, method: Method = "exact",
-               top_k: int | None = None, chunk_size: int | None = None, cache: bool = False) -> Tensor:
-    """Log-volume change of ``generator`` at each latent.
+               top_k: int | None = None, chunk_size: int | None = None, precision: Precision = "fp32",
+               memory_budget: int | None = None, cache: bool = False, **options: Any) -> Tensor:
+    """Log-volume change of ``generator`` at each latent: :func:`log_volume_estimate`'s values alone.
 
     Args:
         generator: a ``Generator`` or callable ``(N, *latent_shape) -> (N, *output_shape)``.
         latents: ``(N, *latent_shape)`` floating tensor.
-        method: ``"exact"`` (all ``d`` singular values through the Jacobian); see :data:`METHODS`.
+        method: ``"exact"`` (all ``d`` JVPs), ``"randomized"`` or ``"projection"``; see :data:`METHODS`.
         top_k: if given, ``sum`` of the logs of the ``top_k`` largest singular values only (Polarity's knob).
-        chunk_size: latents per Jacobian batch (bounds memory); None picks one.
+        chunk_size: latents per chunk; None plans it from ``memory_budget``.
+        precision: ``"fp32"``, ``"tf32"`` or ``"bf16"`` products; the Gram and factorisation stay float64.
+        memory_budget: bytes one chunk may use (None: the device's default).
         cache: on a piecewise-affine generator, compute one value per tile code and reuse it for every latent
             in the same tile (pays off only at tiny latent dims, DESIGN.md §1). Refused on other generators.
+        options: the method's own knobs (``oversampling``, ``power_iterations``, ``projection_dim``, ``seed``).
 
     Returns:
         ``(N,)`` float64 tensor; ``-inf`` where the (top-k) Jacobian is rank deficient.
     """
-    check_choice("method", method, METHODS)
     if cache:
-        return _cached_log_volume(generator, latents, method=method, top_k=top_k, chunk_size=chunk_size)
-    compute = METHODS[method]
-    blocks = [compute(block, top_k) for block in jacobian_chunks(generator, latents, chunk_size=chunk_size)]
-    return torch.cat(blocks)
+        return _cached_log_volume(generator, latents, method=method, top_k=top_k, chunk_size=chunk_size,
+                                  precision=precision, memory_budget=memory_budget, **options)
+    return log_volume_estimate(generator, latents, method=method, top_k=top_k, chunk_size=chunk_size,
+                               precision=precision, memory_budget=memory_budget, **options).log_volume
+
+
+def log_volume_estimate(generator: GeneratorLike, latents: Tensor, *, method: Method = "exact",
+                        top_k: int | None = None, chunk_size: int | None = None, precision: Precision = "fp32",
+                        memory_budget: int | None = None, **options: Any) -> LogVolumeEstimate:
+    """Log-volumes with the method's error estimate and a description of the run (see :func:`log_volume`)."""
+    check_choice("method", method, METHODS)
+    return METHODS[method](generator, latents, top_k=top_k, chunk_size=chunk_size, precision=precision,
+                           memory_budget=memory_budget, **options)
+
+
+def exact_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: int | None, chunk_size: int | None,
+                     precision: Precision, memory_budget: int | None) -> LogVolumeEstimate:
+    """All ``d`` JVPs per latent, then the float64 Gram/Cholesky or SVD of the module docstring."""
+    volumes, run = map_jacobians(generator, latents, lambda block: log_volume_from_jacobians(block, top_k=top_k),
+                                 chunk_size=chunk_size, precision=precision, memory_budget=memory_budget,
+                                 reduce_bytes=_reduce_bytes)
+    values = torch.cat(list(volumes))
+    error = torch.zeros_like(values) if run.precision == "fp32" else torch.full_like(values, torch.nan)
+    products = math.prod(run.latent_shape) if run.mode == "forward" else run.output_dim
+    return LogVolumeEstimate(values, error, "exact", run.precision, top_k, products, run.chunking)
 
 
 def singular_values(generator: GeneratorLike, latents: Tensor, *, top_k: int | None = None,
-                    chunk_size: int | None = None) -> Tensor:
+                    chunk_size: int | None = None, precision: Precision = "fp32",
+                    memory_budget: int | None = None) -> Tensor:
     """Singular values of each latent's Jacobian, descending, float64, shape ``(N, k)``.
 
     ``k = top_k`` if given, else ``min(D, d)``. Computed by SVD of the float64 Jacobian.
     """
-    blocks = jacobian_chunks(generator, latents, chunk_size=chunk_size)
-    return torch.cat([singular_values_from_jacobians(block, top_k=top_k) for block in blocks])
+    blocks, _ = map_jacobians(generator, latents, lambda block: singular_values_from_jacobians(block, top_k=top_k),
+                              chunk_size=chunk_size, precision=precision, memory_budget=memory_budget,
+                              reduce_bytes=_reduce_bytes)
+    return torch.cat(list(blocks))
 
 
 def singular_values_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:
@@ -74,74 +109,74 @@ def singular_values_from_jacobians(jacobians: Tensor, *, top_k: int | None = Non
 
 def log_volume_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:
     """``(N, D, d)`` Jacobians -> ``(N,)`` float64 log-volumes by the exact method (see the module docstring)."""
-    _check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
+    check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
     if top_k is not None:
-        return _log_volume_from_singular_values(_singular_values(jacobians, top_k), _rtol(jacobians))
+        rtol = rank_tolerance(jacobians.shape[-1], jacobians.dtype)
+        return log_volume_from_singular_values(_singular_values(jacobians, top_k), rtol)
     output_dim, latent_dim = jacobians.shape[-2:]
     if output_dim < latent_dim:
         raise InvalidArgumentError(
             f"the generator's output dimension ({output_dim}) is smaller than its latent dimension ({latent_dim}), "
             "so J^T J is singular at every latent; pass top_k <= the output dimension"
         )
-    j64 = jacobians.to(torch.float64)
-    gram = j64.mT @ j64
+    gram = gram64(jacobians)
     factor, info = torch.linalg.cholesky_ex(gram)
     result = factor.diagonal(dim1=-2, dim2=-1).log().sum(dim=-1)
-    fast = (info == 0) & (_condition_bound(j64, factor, info) <= min(1.0 / _rtol(jacobians), CHOLESKY_MAX_CONDITION))
+    limit = min(1.0 / rank_tolerance(jacobians.shape[-1], jacobians.dtype), CHOLESKY_MAX_CONDITION)
+    fast = (info == 0) & (_condition_bound(gram, factor, info) <= limit)
     slow = ~fast
     if bool(slow.any()):
-        sigma = torch.linalg.svdvals(j64[slow])
-        result[slow] = _log_volume_from_singular_values(sigma, _rtol(jacobians))
+        sigma = torch.linalg.svdvals(jacobians[slow].to(torch.float64))
+        result[slow] = log_volume_from_singular_values(sigma, rank_tolerance(jacobians.shape[-1], jacobians.dtype))
     return result
 
 
-def _exact(jacobians: Tensor, top_k: int | None) -> Tensor:
-    return log_volume_from_jacobians(jacobians, top_k=top_k)
+def gram64(jacobians: Tensor) -> Tensor:
+    """``J^T J`` in float64, ``(N, d, d)``, from ``(N, D, d)`` Jacobians of any dtype.
+
+    Rows are cast in blocks of :data:`GRAM_ROWS`, so the float64 copy never exceeds a block (a float64 copy of
+    the whole ``J`` would double the chunk's memory).
+    """
+    gram = jacobians.new_zeros((jacobians.shape[0], jacobians.shape[-1], jacobians.shape[-1]), dtype=torch.float64)
+    for rows in jacobians.split(GRAM_ROWS, dim=-2):
+        block = rows.to(torch.float64)
+        gram += block.mT @ block
+    return gram
 
 
-METHODS: dict[str, Callable[[Tensor, int | None], Tensor]] = {"exact": _exact}
-"""Estimators by name: each maps a chunk of ``(c, D, d)`` Jacobians and ``top_k`` to ``(c,)`` float64."""
+METHODS: dict[str, Callable[..., LogVolumeEstimate]] = {
+    "exact": exact_log_volume,
+    "randomized": randomized_log_volume,
+    "projection": projection_log_volume,
+}
+"""Log-volume methods by name; each takes ``(generator, latents, *, top_k, chunk_size, precision,
+memory_budget, **its own options)`` and returns a :class:`LogVolumeEstimate`."""
 
 
-def _condition_bound(j64: Tensor, factor: Tensor, info: Tensor) -> Tensor:
-    """Upper bound on ``kappa(J)``: ``sigma_max <= ||J||_F`` and ``1 / sigma_min = ||L^-1||_2 <= ||L^-1||_F``."""
+def _reduce_bytes(latent_dim: int, output_dim: int) -> int:
+    """Extra bytes per latent of the float64 reduction: one block of Gram rows plus a few ``d x d`` matrices."""
+    return 8 * latent_dim * (min(GRAM_ROWS, output_dim) + 4 * latent_dim)
+
+
+def _condition_bound(gram: Tensor, factor: Tensor, info: Tensor) -> Tensor:
+    """Upper bound on ``kappa(J)``: ``sigma_max <= ||J||_F = sqrt(trace(J^T J))`` and
+    ``1 / sigma_min = ||L^-1||_2 <= ||L^-1||_F``."""
     eye = torch.eye(factor.shape[-1], dtype=factor.dtype, device=factor.device).expand_as(factor)
     safe = torch.where((info == 0)[:, None, None], factor, eye)
     inverse = torch.linalg.solve_triangular(safe, eye, upper=False)
-    bound = torch.linalg.matrix_norm(j64) * torch.linalg.matrix_norm(inverse)
+    frobenius = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).clamp_min(0).sqrt()
+    bound = frobenius * torch.linalg.matrix_norm(inverse)
     return torch.where(info == 0, bound, torch.full_like(bound, torch.inf))
 
 
 def _singular_values(jacobians: Tensor, top_k: int | None) -> Tensor:
-    _check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
+    check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
     sigma = torch.linalg.svdvals(jacobians.to(torch.float64))
     return sigma if top_k is None else sigma[:, :top_k]
 
 
-def _log_volume_from_singular_values(sigma: Tensor, rtol: float) -> Tensor:
-    """Sum of log singular values (descending, ``(N, k)``); ``-inf`` where ``sigma_k <= rtol * sigma_1``."""
-    deficient = sigma[:, -1] <= rtol * sigma[:, 0]
-    result = sigma.log().sum(dim=-1)
-    return result.masked_fill(deficient, -torch.inf)
-
-
-def _rtol(jacobians: Tensor) -> float:
-    """Relative rank tolerance ``d * eps``: singular values below ``rtol * sigma_max`` are rounding noise."""
-    return jacobians.shape[-1] * torch.finfo(jacobians.dtype).eps
-
-
-def _check_top_k(top_k: int | None, latent_dim: int, output_dim: int) -> None:
-    if top_k is None:
-        return
-    limit = min(latent_dim, output_dim)
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= limit:
-        raise InvalidArgumentError(
-            f"top_k must be an int in [1, {limit}] (min of latent and output dims), got {top_k!r}"
-        )
-
-
-def _cached_log_volume(generator: GeneratorLike, latents: Tensor, *, method: str, top_k: int | None,
-                       chunk_size: int | None) -> Tensor:
+def _cached_log_volume(generator: GeneratorLike, latents: Tensor, *, method: Method, top_k: int | None,
+                       chunk_size: int | None, **options: Any) -> Tensor:
     """One log-volume per tile code, scattered back to every latent of that tile.
 
     Sound because on a piecewise-affine generator the activation pattern determines ``J`` exactly, and the tile
@@ -157,6 +192,5 @@ def _cached_log_volume(generator: GeneratorLike, latents: Tensor, *, method: str
     unique, inverse = torch.unique(codes, return_inverse=True)
     first = torch.full((unique.shape[0],), latents.shape[0], dtype=torch.long, device=codes.device)
     first = first.scatter_reduce(0, inverse, torch.arange(latents.shape[0], device=codes.device), reduce="amin")
-    values = log_volume(generator, latents[first], method=method, top_k=top_k,  # type: ignore[arg-type]
-                        chunk_size=chunk_size)
+    values = log_volume(generator, latents[first], method=method, top_k=top_k, chunk_size=chunk_size, **options)
     return values[inverse]

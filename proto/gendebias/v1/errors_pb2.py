@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gendebias/v1/errors.proto\x12\x0cgendebias.v1*\xd1\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1f\n\x1b\x45RROR_REASON_INVALID_TENSOR\x10\x02\x12 \n\x1c\x45RROR_REASON_INVALID_LATENTS\x10\x03\x12\x1f\n\x1b\x45RROR_REASON_LIMIT_EXCEEDED\x10\x04\x12\"\n\x1e\x45RROR_REASON_UNKNOWN_GENERATOR\x10\x05\x12\x1f\n\x1b\x45RROR_REASON_GENERATOR_MODE\x10\x06\x12\x1f\n\x1b\x45RROR_REASON_GENERATOR_SPEC\x10\x07\x12\x1a\n\x16\x45RROR_REASON_NUMERICAL\x10\x08\x12#\n\x1f\x45RROR_REASON_DEGENERATE_WEIGHTS\x10\t\x12\x1b\n\x17\x45RROR_REASON_QUEUE_FULL\x10\n\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x0b\x12\x1c\n\x18\x45RROR_REASON_UNSUPPORTED\x10\x0c\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gendebias/v1/errors.proto\x12\x0cgendebias.v1*\xf1\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12!\n\x1d\x45RROR_REASON_INVALID_ARGUMENT\x10\x01\x12\x1f\n\x1b\x45RROR_REASON_INVALID_TENSOR\x10\x02\x12 \n\x1c\x45RROR_REASON_INVALID_LATENTS\x10\x03\x12\x1f\n\x1b\x45RROR_REASON_LIMIT_EXCEEDED\x10\x04\x12\"\n\x1e\x45RROR_REASON_UNKNOWN_GENERATOR\x10\x05\x12\x1f\n\x1b\x45RROR_REASON_GENERATOR_MODE\x10\x06\x12\x1f\n\x1b\x45RROR_REASON_GENERATOR_SPEC\x10\x07\x12\x1a\n\x16\x45RROR_REASON_NUMERICAL\x10\x08\x12#\n\x1f\x45RROR_REASON_DEGENERATE_WEIGHTS\x10\t\x12\x1b\n\x17\x45RROR_REASON_QUEUE_FULL\x10\n\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x0b\x12\x1c\n\x18\x45RROR_REASON_UNSUPPORTED\x10\x0c\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\r\x12\x1e\n\x1a\x45RROR_REASON_DEVICE_MEMORY\x10\x0e\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gendebias.v1.errors_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=44
-  _globals['_ERRORREASON']._serialized_end=509
+  _globals['_ERRORREASON']._serialized_end=541
 # @@protoc_insertion_point(module_scope)

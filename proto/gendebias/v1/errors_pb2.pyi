@@ -20,6 +20,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_REASON_UNAUTHENTICATED: _ClassVar[ErrorReason]
     ERROR_REASON_UNSUPPORTED: _ClassVar[ErrorReason]
     ERROR_REASON_INTERNAL: _ClassVar[ErrorReason]
+    ERROR_REASON_DEVICE_MEMORY: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 ERROR_REASON_INVALID_ARGUMENT: ErrorReason
 ERROR_REASON_INVALID_TENSOR: ErrorReason
@@ -34,3 +35,4 @@ ERROR_REASON_QUEUE_FULL: ErrorReason
 ERROR_REASON_UNAUTHENTICATED: ErrorReason
 ERROR_REASON_UNSUPPORTED: ErrorReason
 ERROR_REASON_INTERNAL: ErrorReason
+ERROR_REASON_DEVICE_MEMORY: ErrorReason

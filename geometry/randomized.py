@@ -1,0 +1,130 @@
+"""Top-k log singular values by randomized SVD with power iterations, from JVPs and VJPs only.
+
+Halko, Martinsson & Tropp (SIAM Review 2011), Algorithms 4.4 (randomized subspace iteration) and 5.1: for one
+latent's ``J (D x d)``, a Gaussian test matrix ``Omega (d x l)``, ``l = top_k + oversampling``:
+
+    Y = J Omega                       l JVPs
+    repeat power_iterations times:
+        Q = orth(Y);  W = orth(J^T Q) l VJPs
+        Y = J W                       l JVPs
+    Q = orth(Y);  B^T = J^T Q         l VJPs
+    sigma_i ~ sigma_i(B),  i <= top_k
+
+``(power_iterations + 1) * l`` JVPs and as many VJPs per latent, against ``d`` JVPs for the exact answer: worth it
+when ``d`` is in the thousands (diffusers decoders, ``d = 4 x 32 x 32``), for Polarity's ``top_k``. Issue 5
+measured it within 0.02 nats of exact on a trained DCGAN-64 with 2 power iterations and 2 nats off with none.
+
+Error estimate: ``J^T J = B^T B + E^T E`` with ``E = (I - Q Q^T) J``, so ``sigma_i(B) <= sigma_i(J)`` (Weyl): every
+iterate is a lower bound, and it increases towards the truth. The reported error is the increase over the last
+power iteration (NaN with ``power_iterations=0``): with geometric convergence at ratio below 1/2 the remaining
+gap is smaller than that step. ``tests/geometry/test_randomized.py`` checks it bounds the true error on spectra
+of known decay.
+
+One ``Omega`` (from ``seed``) serves every latent of the call, so results do not depend on chunking; errors are
+therefore correlated across latents. Orthonormalisation and the small SVD run in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from gendebias.errors import InvalidArgumentError
+from gendebias.geometry._inputs import GeneratorLike, flat_function
+from gendebias.geometry.estimate import LogVolumeEstimate
+from gendebias.geometry.jacobian import inspect_call
+from gendebias.geometry.memory import Chunking, map_chunks, plan_for
+from gendebias.geometry.precision import Precision, effective_precision, precision_mode
+from gendebias.geometry.products import (
+    BatchedFunction,
+    PerLatentFunction,
+    batched_function,
+    jvp_products,
+    vjp_operator,
+)
+from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_values, rank_tolerance
+
+
+def randomized_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: int | None,
+                          chunk_size: int | None, precision: Precision, memory_budget: int | None,
+                          oversampling: int = 10, power_iterations: int = 2, seed: int = 0) -> LogVolumeEstimate:
+    """Sum of the logs of the ``top_k`` largest singular values of each latent's Jacobian, estimated.
+
+    Args:
+        oversampling: extra test vectors beyond ``top_k`` (Halko et al. recommend 5-10).
+        power_iterations: subspace iterations; each costs ``2 * (top_k + oversampling)`` products per latent.
+        seed: seeds the Gaussian test matrix on the latents' device.
+
+    Returns:
+        A :class:`LogVolumeEstimate` (``method="randomized"``); see the module docstring for its error.
+    """
+    if top_k is None:
+        raise InvalidArgumentError(
+            "method='randomized' estimates the top_k largest singular values; pass top_k, "
+            "or use method='exact' for all of them"
+        )
+    for name, value in (("oversampling", oversampling), ("power_iterations", power_iterations), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgumentError(f"{name} must be a non-negative int, got {value!r}")
+    shape = inspect_call(generator, latents, chunk_size=chunk_size, precision=precision,
+                         memory_budget=memory_budget)
+    check_top_k(top_k, shape.latent_dim, shape.output_dim)
+    width = min(top_k + oversampling, shape.latent_dim)
+    test = _gaussian((width, shape.latent_dim), seed, latents)
+    function = batched_function(generator, shape.latent_shape)
+    per_latent = flat_function(generator, shape.latent_shape)
+    used = effective_precision(precision, latents.device)
+
+    def iterates(chunk: Tensor, chunking: Chunking) -> Tensor:
+        with precision_mode(used, chunk.device):
+            return _iterates(function, per_latent, chunk.flatten(1), test, top_k, power_iterations,
+                             chunking.tangents)
+
+    chunking = plan_for(shape.forward_bytes, result_bytes=6 * width * (shape.output_dim + shape.latent_dim) * 8,
+                        latents=latents, tangents=width, chunk_size=chunk_size, memory_budget=memory_budget)
+    plan = [chunking]
+
+    def work(start: int, chunk: Tensor, chunking: Chunking) -> Tensor:
+        plan[0] = chunking
+        return iterates(chunk, chunking)
+
+    if latents.shape[0]:
+        history = torch.cat(list(map_chunks(latents, chunking, work)))
+    else:
+        history = torch.zeros((0, power_iterations + 1), dtype=torch.float64, device=latents.device)
+    values = history[:, -1]
+    error = (values - history[:, -2]).abs() if power_iterations else torch.full_like(values, torch.nan)
+    products = 2 * (power_iterations + 1) * width
+    return LogVolumeEstimate(values, error, "randomized", used, top_k, products, plan[0])
+
+
+def _iterates(function: BatchedFunction, per_latent: PerLatentFunction, flat: Tensor, test: Tensor, top_k: int,
+              power_iterations: int, tangents: int) -> Tensor:
+    """``(c, power_iterations + 1)`` float64: the top-k log-volume estimate after each subspace iteration."""
+    chunk = flat.shape[0]
+    rtol = rank_tolerance(flat.shape[1], flat.dtype)
+    with torch.no_grad():
+        pullback: Callable[[Tensor, int], Tensor] = vjp_operator(function, flat)
+        sketch = jvp_products(per_latent, flat, test[:, None, :].expand(-1, chunk, -1), chunk=tangents)
+        history = []
+        for step in range(power_iterations + 1):
+            basis = _orthonormal(sketch)
+            projected = pullback(basis, tangents)  # (l, c, d): rows of B^T = J^T Q
+            sigma = torch.linalg.svdvals(projected.permute(1, 0, 2).to(torch.float64))[:, :top_k]
+            history.append(log_volume_from_singular_values(sigma, rtol))
+            if step < power_iterations:
+                sketch = jvp_products(per_latent, flat, _orthonormal(projected), chunk=tangents)
+    return torch.stack(history, dim=1)
+
+
+def _orthonormal(vectors: Tensor) -> Tensor:
+    """Orthonormal basis of each latent's span of ``vectors (l, c, n)``, same shape, by float64 QR."""
+    q = torch.linalg.qr(vectors.permute(1, 2, 0).to(torch.float64)).Q
+    return q.permute(2, 0, 1).to(vectors.dtype)
+
+
+def _gaussian(shape: tuple[int, int], seed: int, like: Tensor) -> Tensor:
+    generator = torch.Generator(device=like.device).manual_seed(seed)
+    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
