@@ -5,12 +5,14 @@ This package imports no grpc, protobuf, environment variables or files.
 """
 
 from gendebias.geometry.activations import Nonlinearities
+from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import jacobian
 from gendebias.geometry.resample import Rejection, rejection_sample, resample
 from gendebias.geometry.sampling import SampleResult, resample_pool, sample
 from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
 from gendebias.geometry.volume import (
     log_volume,
+    log_volume_estimate,
     log_volume_from_jacobians,
     singular_values,
     singular_values_from_jacobians,
@@ -18,6 +20,7 @@ from gendebias.geometry.volume import (
 from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
 
 __all__ = [
+    "LogVolumeEstimate",
     "Nonlinearities",
     "Rejection",
     "SampleResult",
@@ -25,6 +28,7 @@ __all__ = [
     "is_piecewise_affine",
     "jacobian",
     "log_volume",
+    "log_volume_estimate",
     "log_volume_from_jacobians",
     "log_weights",
     "max_weight",

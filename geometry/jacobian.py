@@ -34,7 +34,13 @@ from gendebias.geometry._inputs import (
     flat_function,
 )
 from gendebias.geometry.memory import Chunking, check_memory_budget, forward_bytes, map_chunks, plan_for
-from gendebias.geometry.precision import Precision, check_precision, effective_precision, precision_mode
+from gendebias.geometry.precision import (
+    Precision,
+    check_precision,
+    effective_precision,
+    lowered,
+    precision_mode,
+)
 from gendebias.geometry.products import BatchedFunction, batched_function, jvp_products
 
 Mode = Literal["auto", "forward", "reverse"]
@@ -102,9 +108,11 @@ def map_jacobians(generator: GeneratorLike, latents: Tensor, reduce: Callable[[T
     """
     run = plan_jacobians(generator, latents, mode=mode, chunk_size=chunk_size, precision=precision,
                          memory_budget=memory_budget, reduce_bytes=reduce_bytes)
+    computed = lowered(generator, run.precision)
+
     def work(start: int, chunk: Tensor, chunking: Chunking) -> T:
         run.chunking = chunking
-        block = jacobian_block(generator, chunk, run)
+        block = jacobian_block(computed, chunk, run)
         _check_finite(block, start)
         return reduce(block)
 
@@ -157,7 +165,8 @@ def plan_jacobians(generator: GeneratorLike, latents: Tensor, *, mode: Mode, chu
     run = JacobianRun(mode=chosen, precision=effective_precision(precision, latents.device),
                       chunking=Chunking(1, 1), latent_shape=shape.latent_shape, output_dim=shape.output_dim)
     if run.mode == "forward":
-        _check_forward_mode(batched_function(generator, shape.latent_shape), shape.probe, run,
+        _check_forward_mode(batched_function(lowered(generator, run.precision), shape.latent_shape),
+                            shape.probe, run,
                             fallback=mode == "auto")
     result_bytes = shape.output_dim * shape.latent_dim * latents.element_size()
     if reduce_bytes is not None:

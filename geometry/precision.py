@@ -10,7 +10,11 @@ run ~3x faster with 0.06-0.08 nats of error in ``log det(J^T J)``; a float32 Gra
   ~6e-6 into ~6e-2 nats.
 * ``tf32``: TF32 tensor cores for float32 matmuls and convolutions (NVIDIA Ampere and newer; elsewhere it is
   float32, and :func:`effective_precision` says so).
-* ``bf16``: ``torch.autocast`` to bfloat16, which keeps reductions and normalisations in float32.
+* ``bf16``: the module's floating parameters and buffers are cast to bfloat16 (copies through
+  ``torch.func.functional_call``; the caller's module is untouched), the latents too, and ``torch.autocast``
+  keeps the ops it lists as float32 (reductions, normalisations) in float32; outputs return as float32. Casting
+  the weights is not optional: CPU autocast alone fails under ``jvp`` on a bias-free ``ConvTranspose2d`` (float32
+  input against its bfloat16 weight copy). A plain callable (no module) gets autocast alone.
 
 The flags are process-wide torch settings; :func:`precision_mode` restores them on exit, errors included.
 """
@@ -22,9 +26,10 @@ from contextlib import contextmanager
 from typing import Literal
 
 import torch
+from torch import Tensor, nn
 
 from gendebias.errors import InvalidArgumentError
-from gendebias.geometry._inputs import check_choice
+from gendebias.geometry._inputs import GeneratorLike, check_choice
 
 Precision = Literal["fp32", "tf32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "tf32", "bf16")
@@ -45,6 +50,21 @@ def effective_precision(precision: Precision, device: torch.device) -> Precision
     if precision == "tf32" and not (device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8):
         return "fp32"
     return precision
+
+
+def lowered(generator: GeneratorLike, precision: Precision) -> GeneratorLike:
+    """``generator`` computing in bfloat16 when ``precision == "bf16"`` (see the module docstring), else itself."""
+    module = generator if isinstance(generator, nn.Module) else None
+    if precision != "bf16" or module is None:
+        return generator
+    state = {name: value.to(torch.bfloat16) if value.is_floating_point() else value
+             for name, value in [*module.named_parameters(), *module.named_buffers()]}
+
+    def in_bfloat16(latents: Tensor) -> Tensor:
+        output = torch.func.functional_call(module, state, (latents.to(torch.bfloat16),))
+        return output.to(latents.dtype)
+
+    return in_bfloat16
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from gendebias.geometry._inputs import GeneratorLike
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import inspect_call
 from gendebias.geometry.memory import Chunking, map_chunks, plan_for
-from gendebias.geometry.precision import Precision, effective_precision, precision_mode
+from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
 from gendebias.geometry.products import BatchedFunction, batched_function, vjp_operator
 from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_values, rank_tolerance
 
@@ -60,8 +60,8 @@ def projection_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
                       "error grows quickly as it nears the latent dimension", UserWarning, stacklevel=3)
     projection = haar_rows(rows, shape.output_dim, seed, latents)
     mean, variance = log_det_moments(kept, rows, shape.output_dim)
-    function = batched_function(generator, shape.latent_shape)
     used = effective_precision(precision, latents.device)
+    function = batched_function(lowered(generator, used), shape.latent_shape)
     plan = [Chunking(1, 1)]
 
     def work(start: int, chunk: Tensor, chunking: Chunking) -> Tensor:

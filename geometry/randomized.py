@@ -36,7 +36,7 @@ from gendebias.geometry._inputs import GeneratorLike, flat_function
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import inspect_call
 from gendebias.geometry.memory import Chunking, map_chunks, plan_for
-from gendebias.geometry.precision import Precision, effective_precision, precision_mode
+from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
 from gendebias.geometry.products import (
     BatchedFunction,
     PerLatentFunction,
@@ -73,9 +73,9 @@ def randomized_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     check_top_k(top_k, shape.latent_dim, shape.output_dim)
     width = min(top_k + oversampling, shape.latent_dim)
     test = _gaussian((width, shape.latent_dim), seed, latents)
-    function = batched_function(generator, shape.latent_shape)
-    per_latent = flat_function(generator, shape.latent_shape)
     used = effective_precision(precision, latents.device)
+    function = batched_function(lowered(generator, used), shape.latent_shape)
+    per_latent = flat_function(lowered(generator, used), shape.latent_shape)
 
     def iterates(chunk: Tensor, chunking: Chunking) -> Tensor:
         with precision_mode(used, chunk.device):

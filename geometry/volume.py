@@ -14,6 +14,16 @@ Cholesky) falls back to the singular values of the float64 ``J``. A latent whose
 below ``rtol * sigma_max`` with ``rtol = d * eps(dtype of J)`` is rank deficient and gets ``-inf``: never NaN, never
 an exception. ``log(det(...))`` is never formed, so nothing overflows (``d = 512`` latents with ``sigma ~ 10``
 give ``log_volume ~ 1200``, far past ``exp``'s range).
+
+Methods (:data:`METHODS`, :func:`log_volume_estimate` returns values with error estimates):
+
+* ``exact``: all ``d`` JVPs per latent (above). The Gram matrix is formed in float64 row blocks, never from a
+  float32 product (a float32 Gram loses up to 2.6 nats at condition 1e2), whatever ``precision`` the JVPs ran in.
+* ``randomized``: top-k by randomized SVD with power iterations (:mod:`gendebias.geometry.randomized`).
+* ``projection``: the published random-projection pipeline, debiased (:mod:`gendebias.geometry.projection`).
+
+Stochastic Lanczos quadrature is not offered: issue 5 measured 2.6-7 nats of error with 10-100 probes and a bias of
+hundreds of nats at condition 1e3, so no error bar would make it useful for weights.
 """
 
 from __future__ import annotations

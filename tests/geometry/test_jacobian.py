@@ -125,3 +125,35 @@ def test_non_finite_generator_output_names_the_latents():
 def test_empty_batch_gives_an_empty_jacobian(mlp):
     result = jacobian(mlp([2, 5]), torch.zeros(0, 2, dtype=torch.float64))
     assert result.shape == (0, 5, 2)
+
+
+class SquareWithoutJvp(torch.autograd.Function):
+    """``x ** 2`` with a backward but no forward-mode rule, like many custom CUDA ops."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return x * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+def test_an_op_without_a_forward_rule_falls_back_to_reverse_mode_or_says_so():
+    matrix = torch.randn(6, 3, dtype=torch.float64)
+    latents = torch.randn(4, 3, dtype=torch.float64)
+
+    def generator(z):
+        return SquareWithoutJvp.apply(z @ matrix.T)
+
+    expected = 2 * (latents @ matrix.T)[:, :, None] * matrix
+    torch.testing.assert_close(jacobian(generator, latents), expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(InvalidArgumentError, match=r"without a forward-mode derivative.*mode='reverse'"):
+        jacobian(generator, latents, mode="forward")
