@@ -30,11 +30,14 @@ class LocalBackend:
         return generator_info(generator_id, load_generator(generator_id))
 
     def log_volumes(self, generator_id: str, latents: np.ndarray, *, top_k: int | None = None,
-                    tile_codes: bool = False) -> LogVolumes:
+                    tile_codes: bool = False, method: str = "exact", precision: str = "fp32") -> LogVolumes:
         generator = load_generator(generator_id)
         batch = _latents(generator, latents)
         codes = geometry.tile_codes(generator, batch).numpy() if tile_codes else None
-        return LogVolumes(log_volumes=geometry.log_volume(generator, batch, top_k=top_k).numpy(), tile_codes=codes)
+        estimate = geometry.log_volume_estimate(generator, batch, top_k=top_k, method=method,
+                                                precision=precision)
+        return LogVolumes(log_volumes=estimate.log_volume.numpy(), tile_codes=codes, errors=estimate.error.numpy(),
+                          method=estimate.method, precision=estimate.precision, products=estimate.products)
 
     def reweight(self, generator_id: str, latents: np.ndarray, *, rho: float = 1.0,
                  target: str = "tilted") -> Reweighted:

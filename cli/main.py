@@ -116,13 +116,20 @@ def volumes(generator_id: Annotated[str, typer.Argument(help="Generator id, e.g.
             out: Out = None, top_k: TopK = None,
             tile_codes: Annotated[bool, typer.Option(
                 help="Also compute tile codes (counted; written to a .safetensors --out).")] = False,
+            method: Annotated[str, typer.Option(
+                help="exact (d JVPs per latent), randomized (top-k by randomized SVD; needs --top-k) or projection "
+                     "(the published random-projection pipeline, debiased).")] = "exact",
+            precision: Annotated[str, typer.Option(
+                help="Precision of the Jacobian-vector products: fp32, tf32 or bf16 (float32 generators); the "
+                     "Gram matrix stays float64.")] = "fp32",
             target: Target = None, local: Local = False, token: Token = None,
             format: Format = OutputFormat.text) -> None:
-    """Exact per-latent log-volumes 1/2 log det(J^T J); -inf marks a rank-deficient Jacobian."""
+    """Per-latent log-volumes 1/2 log det(J^T J) with error estimates; -inf marks a rank-deficient Jacobian."""
     array = files.read_latents(latents)
     _check_out(out)
     with _backend(target, local, token) as backend:
-        result = backend.log_volumes(generator_id, array, top_k=top_k, tile_codes=tile_codes)
+        result = backend.log_volumes(generator_id, array, top_k=top_k, tile_codes=tile_codes, method=method,
+                                     precision=precision)
     if out is not None:
         files.write_arrays(out, {"log_volumes": result.log_volumes, "tile_codes": result.tile_codes},
                            main="log_volumes")
@@ -132,12 +139,15 @@ def volumes(generator_id: Annotated[str, typer.Argument(help="Generator id, e.g.
         "generator_id": generator_id, "count": int(values.shape[0]), "rank_deficient": int(np.isneginf(values).sum()),
         "mean": _number(finite.mean()) if finite.size else None, "min": _number(finite.min()) if finite.size else None,
         "max": _number(finite.max()) if finite.size else None, "out": _path(out),
+        "method": result.method, "precision": result.precision,
+        "mean_error": _number(np.nanmean(result.errors)) if result.errors is not None and values.size else None,
     }
     if result.tile_codes is not None:
         summary["tiles"] = int(np.unique(result.tile_codes).shape[0])
     _report(format, summary, [
         f"log-volumes  {summary['count']} latents of {generator_id}: mean {_short(summary['mean'])}, "
         f"min {_short(summary['min'])}, max {_short(summary['max'])}, rank deficient {summary['rank_deficient']}",
+        f"method       {result.method} in {result.precision}, mean error estimate {_short(summary['mean_error'])} nats",
         *([f"tiles        {summary['tiles']} distinct tile codes"] if "tiles" in summary else []),
     ])
 

@@ -36,6 +36,8 @@ def _choices(enum: Any, prefix: str) -> dict[str, int]:
 TARGET_CODES = _choices(pb.Target, "TARGET_")
 SCHEME_CODES = _choices(pb.Scheme, "SCHEME_")
 SAMPLER_CODES = _choices(pb.Sampler, "SAMPLER_")
+METHOD_CODES = _choices(pb.Method, "METHOD_")
+PRECISION_CODES = _choices(pb.Precision, "PRECISION_")
 TARGETS = tuple(TARGET_CODES)
 """``("tilted", "uniform")``: where the target density is defined (DESIGN.md §1)."""
 SCHEMES = tuple(SCHEME_CODES)
@@ -53,13 +55,24 @@ def generator_request(generator_id: str) -> pb.GetGeneratorRequest:
 
 
 def log_volumes_requests(generator_id: str, latents: Any, *, top_k: int | None, singular_values: bool,
-                         tile_codes: bool, label: int | None) -> tuple[int, Iterator[pb.ComputeLogVolumesRequest]]:
+                         tile_codes: bool, label: int | None, method: str = "exact", precision: str = "fp32",
+                         power_iterations: int | None = None, projection_dim: int | None = None,
+                         seed: int | None = None) -> tuple[int, Iterator[pb.ComputeLogVolumesRequest]]:
     """``(N, messages)`` of a ``ComputeLogVolumes`` stream; arguments are checked now, messages built lazily."""
     first = pb.ComputeLogVolumesRequest(generator_id=_generator_id(generator_id), top_k=_top_k(top_k),
                                         return_singular_values=bool(singular_values),
-                                        return_tile_codes=bool(tile_codes))
-    if label is not None:
-        first.label = _integer("label", label)
+                                        return_tile_codes=bool(tile_codes),
+                                        method=_choice("method", method, METHOD_CODES),
+                                        precision=_choice("precision", precision, PRECISION_CODES))
+    if method == "randomized" and top_k is None:
+        raise InvalidArgumentError("method 'randomized' estimates the top_k largest singular values; pass top_k",
+                                   field="top_k")
+    for name, value in (("label", label), ("power_iterations", power_iterations),
+                        ("projection_dim", projection_dim)):
+        if value is not None:
+            setattr(first, name, _integer(name, value))
+    if seed is not None:
+        first.seed = _seed(seed)
     array = check_latents(latents)
 
     def messages() -> Iterator[pb.ComputeLogVolumesRequest]:
@@ -116,10 +129,7 @@ def resample_request(generator_id: str, n: int, *, rho: float, target: str, prop
     if particles is not None:
         request.particles = _positive("particles", particles, meaning="particles=None lets the server pick")
     if seed is not None:
-        seed = _integer("seed", seed)
-        if not 0 <= seed <= MAX_SEED:
-            raise InvalidArgumentError(f"seed must be an int in [0, 2**64), got {seed}", field="seed")
-        request.seed = seed
+        request.seed = _seed(seed)
     if label is not None:
         request.label = _integer("label", label)
     return request
@@ -211,13 +221,18 @@ class LogVolumesAssembler:
             "log_volumes": response.log_volumes,
             "singular_values": _present(response, "singular_values"),
             "tile_codes": _present(response, "tile_codes"),
+            "errors": _present(response, "errors"),
         })
+        self.ran = (_name(response.method, METHOD_CODES, "exact"), _name(response.precision, PRECISION_CODES, "fp32"),
+                    response.products)
 
     def result(self) -> LogVolumes:
         self.chunks.check_count()
+        method, precision, products = getattr(self, "ran", ("exact", "fp32", 0))
         return LogVolumes(log_volumes=self.chunks.array("log_volumes"),
                           singular_values=self.chunks.optional("singular_values"),
-                          tile_codes=self.chunks.optional("tile_codes"))
+                          tile_codes=self.chunks.optional("tile_codes"), errors=self.chunks.optional("errors"),
+                          method=method, precision=precision, products=products)
 
 
 class ReweightAssembler:
@@ -309,6 +324,13 @@ def _generator_id(generator_id: str) -> str:
         raise InvalidArgumentError(f"generator_id must be a non-empty string, got {generator_id!r}; "
                                    "list_generators() shows the served ids", field="generator_id")
     return generator_id
+
+
+def _seed(value: Any) -> int:
+    seed = _integer("seed", value)
+    if not 0 <= seed <= MAX_SEED:
+        raise InvalidArgumentError(f"seed must be an int in [0, 2**64), got {seed}", field="seed")
+    return seed
 
 
 def _integer(name: str, value: Any) -> int:

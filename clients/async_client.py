@@ -51,11 +51,15 @@ class AsyncClient:
 
     async def log_volumes(self, generator_id: str, latents: Any, *, top_k: int | None = None,
                           singular_values: bool = False, tile_codes: bool = False,
-                          label: int | None = None) -> LogVolumes:
-        """Exact per-latent log-volumes; see :meth:`gendebias.clients.Client.log_volumes`."""
+                          label: int | None = None, method: str = "exact", precision: str = "fp32",
+                          power_iterations: int | None = None, projection_dim: int | None = None,
+                          seed: int | None = None) -> LogVolumes:
+        """Per-latent log-volumes; see :meth:`gendebias.clients.Client.log_volumes`."""
         count, requests = _codec.log_volumes_requests(generator_id, latents, top_k=top_k,
                                                       singular_values=singular_values, tile_codes=tile_codes,
-                                                      label=label)
+                                                      label=label, method=method, precision=precision,
+                                                      power_iterations=power_iterations,
+                                                      projection_dim=projection_dim, seed=seed)
         assembler = _codec.LogVolumesAssembler(count)
         with translated_errors(self.target):
             async for response in self._stub.ComputeLogVolumes(requests, **self._options()):

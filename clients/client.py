@@ -61,15 +61,22 @@ class Client:
         return _codec.generator_info(response.generator)
 
     def log_volumes(self, generator_id: str, latents: Any, *, top_k: int | None = None,
-                    singular_values: bool = False, tile_codes: bool = False, label: int | None = None) -> LogVolumes:
-        """Exact per-latent log-volumes ``1/2 log det(J^T J)`` of ``latents`` ``(N, *latent_shape)``.
+                    singular_values: bool = False, tile_codes: bool = False, label: int | None = None,
+                    method: str = "exact", precision: str = "fp32", power_iterations: int | None = None,
+                    projection_dim: int | None = None, seed: int | None = None) -> LogVolumes:
+        """Per-latent log-volumes ``1/2 log det(J^T J)`` of ``latents`` ``(N, *latent_shape)``.
 
         ``top_k`` keeps the ``k`` largest singular values; ``singular_values`` / ``tile_codes`` also return them;
-        ``label`` picks the class of a conditional generator.
+        ``label`` picks the class of a conditional generator. ``method`` is ``"exact"``, ``"randomized"``
+        (needs ``top_k``; ``power_iterations``) or ``"projection"`` (``projection_dim``), ``seed`` seeds the last
+        two; ``precision`` (``"fp32"``, ``"tf32"``, ``"bf16"``) is that of the Jacobian-vector products. The result
+        says what ran and carries each value's error estimate.
         """
         count, requests = _codec.log_volumes_requests(generator_id, latents, top_k=top_k,
                                                       singular_values=singular_values, tile_codes=tile_codes,
-                                                      label=label)
+                                                      label=label, method=method, precision=precision,
+                                                      power_iterations=power_iterations,
+                                                      projection_dim=projection_dim, seed=seed)
         assembler = _codec.LogVolumesAssembler(count)
         with translated_errors(self.target):
             for response in self._stub.ComputeLogVolumes(requests, **self._options()):

@@ -53,11 +53,20 @@ class LogVolumes:
         log_volumes: ``(N,)`` float64; ``-inf`` where the (top-k) Jacobian is rank deficient.
         singular_values: ``(N, k)`` float64, descending, when asked for; else None.
         tile_codes: ``(N,)`` int64 tile codes, when asked for; else None.
+        errors: ``(N,)`` float64 error estimate in nats: 0 for exact fp32, NaN where not estimated (exact in
+            tf32/bf16), the last power iteration's change (randomized), the standard deviation (projection).
+        method: ``"exact"``, ``"randomized"`` or ``"projection"``, as run.
+        precision: the precision the Jacobian-vector products really ran in.
+        products: Jacobian-vector plus vector-Jacobian products per latent.
     """
 
     log_volumes: np.ndarray
     singular_values: np.ndarray | None = None
     tile_codes: np.ndarray | None = None
+    errors: np.ndarray | None = None
+    method: str = "exact"
+    precision: str = "fp32"
+    products: int = 0
 
 
 @dataclass(frozen=True, eq=False)

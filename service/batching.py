@@ -3,9 +3,10 @@
 Requests are cut into jobs of at most ``max_batch`` latents (so memory is bounded whatever the request size) and
 put on one bounded queue; a full queue answers ``QueueFullError`` (RESOURCE_EXHAUSTED). One consumer takes a job,
 then keeps taking jobs with the same key (generator, class, options) for up to ``max_delay`` or until
-``max_batch`` latents, and runs the merged batch on the device in a worker thread: one ``jacobian`` call, then the
-log-volumes (and singular values, tile codes when asked) of every latent. A job whose caller went away (deadline,
-cancel) is dropped before it runs. Results are per latent, so merging only changes float round-off.
+``max_batch`` latents, and runs the merged batch on the device in a worker thread: one ``log_volume_estimate``
+call (chunked by the geometry's memory budget), and singular values and tile codes when asked. A job whose
+caller went away (deadline, cancel) is dropped before it runs. Results are per latent, so merging only changes
+float round-off.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import Tensor
 
 from gendebias.errors import QueueFullError
 from gendebias.generators import Generator
-from gendebias.geometry import jacobian, log_volume_from_jacobians, singular_values_from_jacobians, tile_codes
+from gendebias.geometry import log_volume_estimate, singular_values, tile_codes
 from gendebias.service.metrics import Metrics
 
 T = TypeVar("T")
@@ -35,15 +36,32 @@ class Options:
     top_k: int | None = None
     singular_values: bool = False
     tile_codes: bool = False
+    method: str = "exact"
+    precision: str = "fp32"
+    power_iterations: int | None = None
+    projection_dim: int | None = None
+    seed: int | None = None
+
+    def method_options(self) -> dict[str, int]:
+        """The chosen method's own keyword arguments (only those that were set)."""
+        names = {"randomized": ("power_iterations", "seed"), "projection": ("projection_dim", "seed")}
+        chosen = {name: getattr(self, name) for name in names.get(self.method, ())}
+        return {name: value for name, value in chosen.items() if value is not None}
 
 
 @dataclass
 class Volumes:
-    """Per-latent results: ``log_volumes (N,)`` float64, ``singular_values (N, k)``, ``tile_codes (N,)``."""
+    """Per-latent results: ``log_volumes (N,)`` float64, ``singular_values (N, k)``, ``tile_codes (N,)``,
+    ``errors (N,)`` float64 (the method's error estimate), and what ran: ``method``, ``precision``, ``products``
+    per latent."""
 
     log_volumes: Tensor
     singular_values: Tensor | None = None
     tile_codes: Tensor | None = None
+    errors: Tensor | None = None
+    method: str = "exact"
+    precision: str = "fp32"
+    products: int = 0
 
 
 @dataclass
@@ -106,7 +124,8 @@ class BatchingEngine:
         if len(results) == 1:
             return results[0]
         return Volumes(torch.cat([r.log_volumes for r in results]), _cat([r.singular_values for r in results]),
-                       _cat([r.tile_codes for r in results]))
+                       _cat([r.tile_codes for r in results]), _cat([r.errors for r in results]),
+                       results[0].method, results[0].precision, results[0].products)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -155,16 +174,20 @@ class BatchingEngine:
 
 
 def _compute(batch: list[_Job]) -> list[Volumes]:
-    """Run one merged batch on the device (worker thread): one Jacobian call for every latent of the batch."""
+    """Run one merged batch on the device (worker thread): one log-volume call for every latent of the batch,
+    chunked by the geometry's memory budget (singular values, when asked, take a second Jacobian pass)."""
     generator, options = batch[0].generator, batch[0].options
     latents = torch.cat([job.latents for job in batch])
-    jacobians = jacobian(generator, latents, chunk_size=max(1, latents.shape[0]))
-    volumes = log_volume_from_jacobians(jacobians, top_k=options.top_k)
-    sigma = singular_values_from_jacobians(jacobians, top_k=options.top_k) if options.singular_values else None
+    estimate = log_volume_estimate(generator, latents, method=options.method,
+                                   top_k=options.top_k, precision=options.precision,
+                                   **options.method_options())
+    sigma = (singular_values(generator, latents, top_k=options.top_k, precision=options.precision)
+             if options.singular_values else None)
     codes = tile_codes(generator, latents) if options.tile_codes else None
     sizes = [job.latents.shape[0] for job in batch]
-    return [Volumes(v, s, c) for v, s, c in zip(volumes.split(sizes), _split(sigma, sizes), _split(codes, sizes),
-                                                strict=True)]
+    parts = zip(estimate.log_volume.split(sizes), _split(sigma, sizes), _split(codes, sizes),
+                estimate.error.split(sizes), strict=True)
+    return [Volumes(v, s, c, e, estimate.method, estimate.precision, estimate.products) for v, s, c, e in parts]
 
 
 def _split(values: Tensor | None, sizes: list[int]) -> list[Tensor | None]:

@@ -21,6 +21,7 @@ from gendebias.errors import (
     LimitExceededError,
 )
 from gendebias.generators import Generator
+from gendebias.service.batching import Options
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import tensor_pb2
 from gendebias.wire import from_tensor, to_tensor
@@ -32,6 +33,13 @@ SCHEMES = {pb.SCHEME_UNSPECIFIED: "multinomial", pb.SCHEME_MULTINOMIAL: "multino
 SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "sir", pb.SAMPLER_SIR: "sir", pb.SAMPLER_SMC: "smc", pb.SAMPLER_MCMC: "mcmc"}
 SAMPLER_CODES = {"sir": pb.SAMPLER_SIR, "smc": pb.SAMPLER_SMC, "mcmc": pb.SAMPLER_MCMC}
 SCHEME_CODES = {name: code for code, name in SCHEMES.items() if code != pb.SCHEME_UNSPECIFIED}
+METHODS = {pb.METHOD_UNSPECIFIED: "exact", pb.METHOD_EXACT: "exact", pb.METHOD_RANDOMIZED: "randomized",
+           pb.METHOD_PROJECTION: "projection"}
+METHOD_CODES = {name: code for code, name in METHODS.items() if code != pb.METHOD_UNSPECIFIED}
+PRECISIONS = {pb.PRECISION_UNSPECIFIED: "fp32", pb.PRECISION_FP32: "fp32", pb.PRECISION_TF32: "tf32",
+              pb.PRECISION_BF16: "bf16"}
+PRECISION_CODES = {name: code for code, name in PRECISIONS.items() if code != pb.PRECISION_UNSPECIFIED}
+MAX_POWER_ITERATIONS = 20
 
 
 def latents_from(message: tensor_pb2.Tensor, generator: Generator, *, max_elements: int) -> Tensor:
@@ -65,6 +73,32 @@ def top_k_from(value: int, generator: Generator) -> int | None:
         raise InvalidArgumentError(f"top_k must be in [0, {generator.latent_dim}] (0 = all), got {value}",
                                    field="top_k")
     return value or None
+
+
+def volume_options(request: pb.ComputeLogVolumesRequest, generator: Generator) -> Options:
+    """The computation a ``ComputeLogVolumes`` stream asks for, checked before anything runs."""
+    method = choice_from(request.method, METHODS, field="method")
+    precision = choice_from(request.precision, PRECISIONS, field="precision")
+    top_k = top_k_from(request.top_k, generator)
+    if method == "randomized" and top_k is None:
+        raise InvalidArgumentError("method randomized estimates the top_k largest singular values; set top_k",
+                                   field="top_k")
+    if request.return_singular_values and method != "exact":
+        raise InvalidArgumentError(f"return_singular_values needs method exact, got {method}", field="method")
+    if precision != "fp32" and generator.dtype != torch.float32:
+        raise InvalidArgumentError(f"precision {precision} lowers float32 arithmetic, but generator "
+                                   f"{request.generator_id!r} computes in {generator.dtype}", field="precision")
+    iterations = request.power_iterations if request.HasField("power_iterations") else None
+    if iterations is not None and not 0 <= iterations <= MAX_POWER_ITERATIONS:
+        raise InvalidArgumentError(f"power_iterations must be in [0, {MAX_POWER_ITERATIONS}], got {iterations}",
+                                   field="power_iterations")
+    rows = request.projection_dim if request.HasField("projection_dim") else None
+    output_dim = math.prod(generator.output_shape)
+    if rows is not None and not 1 <= rows <= output_dim:
+        raise InvalidArgumentError(f"projection_dim must be in [1, {output_dim}], got {rows}",
+                                   field="projection_dim")
+    return Options(top_k, request.return_singular_values, request.return_tile_codes, method, precision, iterations,
+                   rows, request.seed if request.HasField("seed") else None)
 
 
 def rho_from(has_rho: bool, value: float) -> float:

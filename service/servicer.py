@@ -105,13 +105,14 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         async for request in requests:
             first = first or request
             generator = self._generator(first.generator_id, _label(first))
-            options = Options(decoding.top_k_from(first.top_k, generator), first.return_singular_values,
-                              first.return_tile_codes)
+            options = decoding.volume_options(first, generator)
             latents = self._latents(request.latents, generator, offset)
             result = await self.engine.log_volumes(first.generator_id, generator, latents, options)
             yield pb.ComputeLogVolumesResponse(
                 offset=offset, log_volumes=decoding.wire(result.log_volumes),
-                singular_values=_optional_wire(result.singular_values), tile_codes=_optional_wire(result.tile_codes))
+                singular_values=_optional_wire(result.singular_values), tile_codes=_optional_wire(result.tile_codes),
+                errors=_optional_wire(result.errors), method=decoding.METHOD_CODES[result.method],
+                precision=decoding.PRECISION_CODES[result.precision], products=result.products)
             offset += latents.shape[0]
 
     @_observed

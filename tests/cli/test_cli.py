@@ -73,6 +73,19 @@ def test_volumes_reads_and_writes_safetensors_through_a_server(invoke, tmp_path,
     assert written["tile_codes"].shape == (64,)
 
 
+def test_volumes_method_and_precision_local_and_remote_agree(invoke, tmp_path, target):
+    np.save(tmp_path / "z.npy", np.random.default_rng(3).standard_normal((8, 16)).astype(np.float32))
+    common = ["volumes", "digits-gan", "--latents", "z.npy", "--method", "randomized", "--top-k", "5",
+              "--precision", "bf16", "--format", "json"]
+    local, remote = invoke(*common, "--local"), invoke(*common, "--target", target)
+    assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
+    summaries = [json.loads(result.stdout) for result in (local, remote)]
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["method"] == "randomized" and summaries[0]["precision"] == "bf16"
+    wrong = invoke("volumes", "digits-gan", "--latents", "z.npy", "--method", "lanczos", "--local")
+    assert wrong.exit_code == 1 and "unknown method 'lanczos'" in wrong.output
+
+
 def test_reweight_local_and_remote_agree(invoke, tmp_path, target):
     np.save(tmp_path / "z.npy", np.random.default_rng(2).standard_normal((50, 16)).astype(np.float32))
     common = ["reweight", "digits-gan", "--latents", "z.npy", "--rho", "0.5", "--format", "json"]

@@ -20,7 +20,7 @@ from gendebias.errors import (
     UnknownGeneratorError,
 )
 from gendebias.generators import load_generator
-from gendebias.geometry import effective_sample_size, log_volume, log_weights
+from gendebias.geometry import effective_sample_size, log_volume, log_volume_estimate, log_weights
 
 
 def digits_latents(count: int, seed: int = 0) -> np.ndarray:
@@ -53,6 +53,28 @@ def test_log_volumes_equal_the_in_process_computation_bit_for_bit(client):
     assert result.log_volumes.dtype == np.float64
     assert np.array_equal(result.log_volumes, expected)
     assert result.singular_values is None and result.tile_codes is None
+
+
+def test_estimators_and_precision_travel_and_say_what_ran(client):
+    latents = digits_latents(6, seed=4)
+    generator = load_generator("digits-gan")
+    expected = log_volume_estimate(generator, torch.from_numpy(latents), method="randomized", top_k=6, seed=3)
+    result = client.log_volumes("digits-gan", latents, method="randomized", top_k=6, seed=3)
+    assert (result.method, result.precision, result.products) == ("randomized", "fp32", expected.products)
+    assert np.array_equal(result.log_volumes, expected.log_volume.numpy())
+    assert np.array_equal(result.errors, expected.error.numpy())
+    projected = client.log_volumes("digits-gan", latents, method="projection", projection_dim=48, seed=1)
+    exact = client.log_volumes("digits-gan", latents)
+    assert projected.method == "projection" and projected.products == 48
+    assert np.all(np.abs(projected.log_volumes - exact.log_volumes) < 6 * projected.errors)
+    assert exact.method == "exact" and np.array_equal(exact.errors, np.zeros(6))
+    reduced = client.log_volumes("digits-gan", latents, precision="bf16")
+    assert reduced.precision == "bf16" and np.isnan(reduced.errors).all()
+    assert np.abs(reduced.log_volumes - exact.log_volumes).mean() < 0.2
+    with pytest.raises(InvalidArgumentError, match="unknown precision 'fp16'"):
+        client.log_volumes("digits-gan", latents, precision="fp16")
+    with pytest.raises(InvalidArgumentError, match="pass top_k"):
+        client.log_volumes("digits-gan", latents, method="randomized")
 
 
 def test_log_volumes_return_singular_values_and_tile_codes_when_asked(client):

@@ -28,6 +28,20 @@ class Sampler(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SAMPLER_SIR: _ClassVar[Sampler]
     SAMPLER_SMC: _ClassVar[Sampler]
     SAMPLER_MCMC: _ClassVar[Sampler]
+
+class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METHOD_UNSPECIFIED: _ClassVar[Method]
+    METHOD_EXACT: _ClassVar[Method]
+    METHOD_RANDOMIZED: _ClassVar[Method]
+    METHOD_PROJECTION: _ClassVar[Method]
+
+class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRECISION_UNSPECIFIED: _ClassVar[Precision]
+    PRECISION_FP32: _ClassVar[Precision]
+    PRECISION_TF32: _ClassVar[Precision]
+    PRECISION_BF16: _ClassVar[Precision]
 TARGET_UNSPECIFIED: Target
 TARGET_TILTED: Target
 TARGET_UNIFORM: Target
@@ -40,6 +54,14 @@ SAMPLER_UNSPECIFIED: Sampler
 SAMPLER_SIR: Sampler
 SAMPLER_SMC: Sampler
 SAMPLER_MCMC: Sampler
+METHOD_UNSPECIFIED: Method
+METHOD_EXACT: Method
+METHOD_RANDOMIZED: Method
+METHOD_PROJECTION: Method
+PRECISION_UNSPECIFIED: Precision
+PRECISION_FP32: Precision
+PRECISION_TF32: Precision
+PRECISION_BF16: Precision
 
 class ListGeneratorsRequest(_message.Message):
     __slots__ = ()
@@ -99,32 +121,50 @@ class GeneratorInfo(_message.Message):
     def __init__(self, generator_id: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[str] = ..., latent_shape: _Optional[_Iterable[int]] = ..., output_shape: _Optional[_Iterable[int]] = ..., prior: _Optional[str] = ..., prior_parameters: _Optional[_Mapping[str, float]] = ..., piecewise_affine: _Optional[bool] = ..., smooth_operations: _Optional[_Iterable[str]] = ..., classes: _Optional[int] = ..., frozen_noise: _Optional[bool] = ..., dtype: _Optional[_Union[_tensor_pb2.DataType, str]] = ...) -> None: ...
 
 class ComputeLogVolumesRequest(_message.Message):
-    __slots__ = ("generator_id", "latents", "top_k", "return_singular_values", "return_tile_codes", "label")
+    __slots__ = ("generator_id", "latents", "top_k", "return_singular_values", "return_tile_codes", "label", "method", "precision", "power_iterations", "projection_dim", "seed")
     GENERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     LATENTS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     RETURN_SINGULAR_VALUES_FIELD_NUMBER: _ClassVar[int]
     RETURN_TILE_CODES_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    POWER_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_DIM_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     generator_id: str
     latents: _tensor_pb2.Tensor
     top_k: int
     return_singular_values: bool
     return_tile_codes: bool
     label: int
-    def __init__(self, generator_id: _Optional[str] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., top_k: _Optional[int] = ..., return_singular_values: _Optional[bool] = ..., return_tile_codes: _Optional[bool] = ..., label: _Optional[int] = ...) -> None: ...
+    method: Method
+    precision: Precision
+    power_iterations: int
+    projection_dim: int
+    seed: int
+    def __init__(self, generator_id: _Optional[str] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., top_k: _Optional[int] = ..., return_singular_values: _Optional[bool] = ..., return_tile_codes: _Optional[bool] = ..., label: _Optional[int] = ..., method: _Optional[_Union[Method, str]] = ..., precision: _Optional[_Union[Precision, str]] = ..., power_iterations: _Optional[int] = ..., projection_dim: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ComputeLogVolumesResponse(_message.Message):
-    __slots__ = ("offset", "log_volumes", "singular_values", "tile_codes")
+    __slots__ = ("offset", "log_volumes", "singular_values", "tile_codes", "errors", "method", "precision", "products")
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     LOG_VOLUMES_FIELD_NUMBER: _ClassVar[int]
     SINGULAR_VALUES_FIELD_NUMBER: _ClassVar[int]
     TILE_CODES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
     offset: int
     log_volumes: _tensor_pb2.Tensor
     singular_values: _tensor_pb2.Tensor
     tile_codes: _tensor_pb2.Tensor
-    def __init__(self, offset: _Optional[int] = ..., log_volumes: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., singular_values: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., tile_codes: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    errors: _tensor_pb2.Tensor
+    method: Method
+    precision: Precision
+    products: int
+    def __init__(self, offset: _Optional[int] = ..., log_volumes: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., singular_values: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., tile_codes: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., errors: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., method: _Optional[_Union[Method, str]] = ..., precision: _Optional[_Union[Precision, str]] = ..., products: _Optional[int] = ...) -> None: ...
 
 class ReweightRequest(_message.Message):
     __slots__ = ("generator_id", "latents", "rho", "target", "top_k", "label", "log_proposal")

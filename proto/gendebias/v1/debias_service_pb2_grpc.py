@@ -91,8 +91,10 @@ class DebiasServiceServicer:
     def ComputeLogVolumes(self, request_iterator, context):
         """Exact per-latent log-volumes. The client streams latents in chunks (the first message names the generator
         and the options, later ones carry latents only); the server answers each chunk with one message, in order.
-        INVALID_ARGUMENT: malformed tensor, wrong latent shape, NaN/Inf latents, top_k out of range, too many latents.
-        NOT_FOUND: unknown generator_id. FAILED_PRECONDITION: non-finite Jacobian.
+        INVALID_ARGUMENT: malformed tensor, wrong latent shape, NaN/Inf latents, top_k out of range, too many latents,
+        an unknown method or precision, randomized without top_k, reduced precision on a float64 generator.
+        NOT_FOUND: unknown generator_id. FAILED_PRECONDITION: non-finite Jacobian. RESOURCE_EXHAUSTED (DEVICE_MEMORY):
+        one latent with one tangent does not fit in device memory.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
