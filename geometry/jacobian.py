@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.func import jacrev, vmap
 
-from gendebias.errors import InvalidArgumentError, NumericalError
+from gendebias.errors import DeviceMemoryError, InvalidArgumentError, NumericalError
 from gendebias.geometry._inputs import (
     GeneratorLike,
     check_choice,
@@ -33,7 +33,14 @@ from gendebias.geometry._inputs import (
     check_latents,
     flat_function,
 )
-from gendebias.geometry.memory import Chunking, check_memory_budget, forward_bytes, map_chunks, plan_for
+from gendebias.geometry.memory import (
+    Chunking,
+    check_memory_budget,
+    forward_bytes,
+    map_chunks,
+    plan_for,
+    release_device_memory,
+)
 from gendebias.geometry.precision import (
     Precision,
     check_precision,
@@ -208,8 +215,17 @@ def jacobian_block(generator: GeneratorLike, chunk: Tensor, run: JacobianRun) ->
 
 def _forward(generator: GeneratorLike, probe: Tensor) -> Tensor:
     """The generator's output for the one-latent ``probe``, checked to be ``(1, *output_shape)``."""
-    with torch.no_grad():
-        output = generator(probe)
+    try:
+        with torch.no_grad():
+            output = generator(probe)
+    except torch.OutOfMemoryError:
+        failed = True
+    else:
+        failed = False
+    if failed:  # outside the handler, so the traceback no longer holds the forward pass's tensors
+        release_device_memory(probe.device)
+        raise DeviceMemoryError("the generator's forward pass of one latent does not fit in device memory; "
+                                "free device memory or use a larger device")
     if not isinstance(output, Tensor) or output.ndim < 1 or output.shape[0] != 1:
         raise NumericalError(
             "generator must return a tensor of shape (N, *output_shape) for latents of shape (N, ...); "

@@ -104,3 +104,11 @@ def test_small_budgets_chunk_tangents_and_change_nothing(mlp):
 def test_bad_budget_is_refused(mlp):
     with pytest.raises(InvalidArgumentError, match="memory_budget must be a positive int"):
         log_volume(mlp([2, 3]), torch.randn(2, 2, dtype=torch.float64), memory_budget=0)
+
+
+def test_a_forward_pass_that_does_not_fit_is_a_device_memory_error():
+    def generator(latents):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+
+    with pytest.raises(DeviceMemoryError, match="forward pass of one latent does not fit"):
+        log_volume(generator, torch.randn(3, 6, dtype=torch.float64))
