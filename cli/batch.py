@@ -26,6 +26,8 @@ RayAddress = Annotated[str | None, typer.Option("--ray-address", envvar="RAY_ADD
 Workers = Annotated[int | None, typer.Option("--workers", help="Ray actors (default: CPUs - 1).")]
 ChunkSize = Annotated[int, typer.Option("--chunk-size", help="Latents per Jacobian batch (64 is fastest on CPU).")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress lines on stderr.")]
+Device = Annotated[str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N; on Ray, "
+                                                      "a GPU per actor.")]
 
 
 @batch.command("volumes")
@@ -36,11 +38,11 @@ def volumes(generator: Generator, latents: Annotated[Path, typer.Option(
             workers: Workers = None, chunk_size: ChunkSize = 64,
             top_k: Annotated[int | None, typer.Option("--top-k", help="Keep the K largest singular values.")] = None,
             tile_codes: Annotated[bool, typer.Option("--tile-codes", help="Also store tile codes.")] = False,
-            quiet: Quiet = False) -> None:
+            device: Device = "auto", quiet: Quiet = False) -> None:
     """Log-volumes of every latent of a file, as Parquet shards with a manifest."""
     print_json(run_volumes(generator, latents, out, shard_size=shard_size, engine=engine, top_k=top_k,
                            tile_codes=tile_codes, chunk_size=chunk_size, workers=workers, ray_address=ray_address,
-                           progress=not quiet))
+                           progress=not quiet, device=device))
 
 
 @batch.command("resample")
@@ -53,11 +55,13 @@ def resample(generator: Generator, out: Out,
              sampler: Annotated[str, typer.Option("--sampler", help="sir (one pool) or smc (a population per "
                                                                      "shard, weighted by its normaliser).")] = "sir",
              shard_size: ShardSize = 65_536, engine: Engine = "local", ray_address: RayAddress = None,
-             workers: Workers = None, chunk_size: ChunkSize = 64, quiet: Quiet = False) -> None:
+             workers: Workers = None, chunk_size: ChunkSize = 64, device: Device = "auto",
+             quiet: Quiet = False) -> None:
     """Draw n debiased latents from seeded prior proposals; writes resampled.parquet and summary.json."""
     print_json(run_resample(generator, out, proposals_count=_count(proposals, "proposals"), n=_count(n, "n"),
                             rho=rho, seed=seed, sampler=sampler, shard_size=shard_size, engine=engine,
-                            chunk_size=chunk_size, workers=workers, ray_address=ray_address, progress=not quiet))
+                            chunk_size=chunk_size, workers=workers, ray_address=ray_address, progress=not quiet,
+                            device=device))
 
 
 def _count(value: float, name: str) -> int:

@@ -3,6 +3,7 @@
 ``load_generator(source)`` takes a built-in id, a spec file or a diffusers folder and returns a :class:`Generator`.
 """
 
+from gendebias.generators.device import resolve_device
 from gendebias.generators.generator import Generator, GeneratorInfo
 from gendebias.generators.priors import StandardNormal, TruncatedNormal, UniformBall, UniformBox, make_prior
 from gendebias.generators.registry import Registry, builtin_registry, load_generator, load_registry
@@ -27,4 +28,5 @@ __all__ = [
     "load_registry",
     "make_prior",
     "parse_spec",
+    "resolve_device",
 ]

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import torch
 
 from gendebias.errors import InvalidArgumentError
-from gendebias.generators import Generator, load_generator
+from gendebias.generators import Generator, load_generator, resolve_device
 from gendebias.generators.spec import sha256_of
 from gendebias.geometry import resample
 from gendebias.geometry.weights import tilted
@@ -37,9 +37,14 @@ FORMAT = 1
 def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path, *, shard_size: int = 65_536,
                 engine: str = "local", top_k: int | None = None, tile_codes: bool = False,
                 singular_values: bool = False, chunk_size: int | None = 64, workers: int | None = None,
-                ray_address: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Log-volumes of every latent of a file, one Parquet shard at a time; returns the summary."""
+                ray_address: str | None = None, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+    """Log-volumes of every latent of a file, one Parquet shard at a time; returns the summary.
+
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``...) is where shards run; it is not part of the job's identity,
+    so a job may resume on another device (its shards then differ in float round-off only).
+    """
     generator = load_generator(generator_source)
+    _check_device(device, engine)
     file = open_latents(latents_path, generator.latent_shape)
     _check_shard_size(shard_size)
     spec = {"kind": "volumes", "format": FORMAT, **_describe(generator_source, generator),
@@ -51,7 +56,7 @@ def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path
                        latents_path=str(file.path), top_k=top_k, tile_codes=tile_codes,
                        singular_values=singular_values, chunk_size=chunk_size)
              for i in range(shard_count(file.rows, shard_size))]
-    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress)
+    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress, device)
     summary = {"kind": "volumes", "generator_id": spec["generator_id"], "rows": file.rows, "shards": len(entries),
                "log_volume": _volume_summary(entries)}
     _finish(folder, entries, summary)
@@ -61,9 +66,11 @@ def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path
 def run_resample(generator_source: str, out: str | Path, *, proposals_count: int, n: int, rho: float = 1.0,
                  seed: int = 0, sampler: str = "sir", shard_size: int = 65_536, engine: str = "local",
                  top_k: int | None = None, chunk_size: int | None = 64, workers: int | None = None,
-                 ray_address: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """``n`` debiased latents from ``proposals_count`` seeded prior proposals (target ``tilted``)."""
+                 ray_address: str | None = None, progress: bool = True, device: str = "auto") -> dict[str, Any]:
+    """``n`` debiased latents from ``proposals_count`` seeded prior proposals (target ``tilted``); ``device`` as
+    for :func:`run_volumes`."""
     generator = load_generator(generator_source)
+    _check_device(device, engine)
     if sampler not in ("sir", "smc"):
         raise InvalidArgumentError(f"batch resample serves samplers ['sir', 'smc'], got {sampler!r}", field="sampler")
     for name, value in (("proposals", proposals_count), ("n", n)):
@@ -80,7 +87,7 @@ def run_resample(generator_source: str, out: str | Path, *, proposals_count: int
     tasks = [ShardTask("smc" if sampler == "smc" else "proposals", str(folder.root), i, i * shard_size,
                        min(proposals_count, (i + 1) * shard_size), seed=seed, rho=rho, top_k=top_k,
                        chunk_size=chunk_size) for i in range(shard_count(proposals_count, shard_size))]
-    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress)
+    entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress, device)
     draws = _draw(folder, generator, entries, n=n, seed=seed, sampler=sampler, shard_size=shard_size)
     summary = {"kind": "resample", "generator_id": spec["generator_id"], "proposals": proposals_count, "n": n,
                "rho": rho, "seed": seed, "sampler": sampler, "scheme": "multinomial", "shards": len(entries),
@@ -89,13 +96,19 @@ def run_resample(generator_source: str, out: str | Path, *, proposals_count: int
     return summary
 
 
+def _check_device(device: str, engine: str) -> None:
+    """Refuse a device this process cannot use before any work (Ray checks its cluster's GPUs itself)."""
+    if engine != "ray":
+        resolve_device(device)
+
+
 def _run(tasks: list[ShardTask], folder: JobFolder, generator_source: str, engine: str, workers: int | None,
-         ray_address: str | None, progress: bool) -> list[dict[str, Any]]:
+         ray_address: str | None, progress: bool, device: str) -> list[dict[str, Any]]:
     entries = {task.index: folder.finished(task.index) for task in tasks}
     pending = [task for task in tasks if entries[task.index] is None]
     meter = Progress(shards=len(tasks), done=len(tasks) - len(pending), enabled=progress)
     for entry in map_shards(pending, generator_source=generator_source, engine=engine, workers=workers,
-                            ray_address=ray_address):
+                            ray_address=ray_address, device=device):
         entries[entry["shard"]] = entry
         meter.advance(entry["rows"])
     return [entries[task.index] for task in tasks]

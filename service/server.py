@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from gendebias.generators import Generator, load_registry
+from gendebias.generators import Generator, load_registry, resolve_device
 from gendebias.service.auth import BearerTokenInterceptor
 from gendebias.service.batching import BatchingEngine
 from gendebias.service.config import ServiceConfig
@@ -51,9 +51,7 @@ class Running:
 
 
 def device_for(config: ServiceConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
+    return resolve_device(config.device)
 
 
 def load_generators(config: ServiceConfig) -> dict[str, Generator]:

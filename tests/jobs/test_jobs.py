@@ -110,7 +110,9 @@ def test_bad_inputs_stop_before_any_work(tmp_path, latents_file):
         run_volumes("digits-gan", path, tmp_path / "a-file" / "out", progress=False)
     with pytest.raises(UnknownGeneratorError):
         run_volumes("digits-gann", path, tmp_path / "o4", progress=False)
-    for folder in ("o1", "o2", "o3", "o4"):
+    with pytest.raises(InvalidArgumentError, match="unknown device 'tpu'"):
+        run_volumes("digits-gan", path, tmp_path / "o5", progress=False, device="tpu")
+    for folder in ("o1", "o2", "o3", "o4", "o5"):
         assert not (tmp_path / folder).exists(), "nothing was started"
 
 
