@@ -10,6 +10,7 @@ are refused in training mode, where batch norm would mix them).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -48,11 +49,24 @@ def jvp_products(per_latent: PerLatentFunction, latents: Tensor, tangents: Tenso
     return _fill(lambda block: lifted(latents, block), tangents, chunk, latents.dtype)
 
 
-def vjp_operator(function: BatchedFunction, latents: Tensor) -> Callable[[Tensor, int], Tensor]:
+@dataclass
+class Backward:
+    """How cotangents run, shared by the chunks of one call: ``vmapped`` until a backward rule refuses ``vmap``."""
+
+    vmapped: bool = True
+
+
+def vjp_operator(function: BatchedFunction, latents: Tensor,
+                 backward: Backward | None = None) -> Callable[[Tensor, int], Tensor]:
     """The pullback of one forward graph at ``latents (c, d)``, as ``(cotangents (t, c, D), chunk) -> (t, c, d)``.
 
     The forward pass runs once; every call reuses its saved activations (power iterations call it repeatedly).
+    Cotangents are vmapped ``chunk`` at a time; where a backward rule cannot run under ``vmap`` (diffusers
+    decoders: convolution backward asks ``is_contiguous`` for channels-last, not implemented under ``vmap``), the
+    operator switches to one backward pass of all ``c`` latents per cotangent, which needs no ``vmap``, and
+    records it in ``backward`` so the call's later chunks do not try again.
     """
+    backward = backward if backward is not None else Backward()
     latents = _owned(latents)
     output, pullback = vjp(function, latents)[:2]
 
@@ -60,7 +74,21 @@ def vjp_operator(function: BatchedFunction, latents: Tensor) -> Callable[[Tensor
         return pullback(cotangent.to(output.dtype))[0]
 
     lifted = vmap(product)
-    return lambda cotangents, chunk: _fill(lifted, cotangents, chunk, latents.dtype)
+
+    def sequential(block: Tensor) -> Tensor:
+        return torch.stack([product(cotangent) for cotangent in block])
+
+    def operator(cotangents: Tensor, chunk: int) -> Tensor:
+        if backward.vmapped:
+            try:
+                return _fill(lifted, cotangents, chunk, latents.dtype)
+            except RuntimeError as error:
+                if "vmap" not in str(error):
+                    raise
+                backward.vmapped = False
+        return _fill(sequential, cotangents, chunk, latents.dtype)
+
+    return operator
 
 
 def _owned(latents: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import inspect_call
 from gendebias.geometry.memory import Chunking, map_chunks, plan_for
 from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
-from gendebias.geometry.products import BatchedFunction, batched_function, vjp_operator
+from gendebias.geometry.products import Backward, BatchedFunction, batched_function, vjp_operator
 from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_values, rank_tolerance
 
 
@@ -63,11 +63,12 @@ def projection_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     used = effective_precision(precision, latents.device)
     function = batched_function(lowered(generator, used), shape.latent_shape)
     plan = [Chunking(1, 1)]
+    backward = Backward()
 
     def work(start: int, chunk: Tensor, chunking: Chunking) -> Tensor:
         plan[0] = chunking
         with precision_mode(used, chunk.device):
-            return _projected_log_volume(function, chunk.flatten(1), projection, kept, chunking.tangents)
+            return _projected_log_volume(function, chunk.flatten(1), projection, kept, chunking.tangents, backward)
 
     plan[0] = plan_for(shape.forward_bytes, result_bytes=3 * rows * shape.latent_dim * 8, latents=latents,
                        tangents=rows, chunk_size=chunk_size, memory_budget=memory_budget)
@@ -95,10 +96,10 @@ def haar_rows(rows: int, output_dim: int, seed: int, like: Tensor) -> Tensor:
 
 
 def _projected_log_volume(function: BatchedFunction, flat: Tensor, projection: Tensor, kept: int,
-                          tangents: int) -> Tensor:
+                          tangents: int, backward: Backward) -> Tensor:
     """``(c,)`` float64: sum of the ``kept`` largest log singular values of ``P J`` (``p`` VJPs per latent)."""
     with torch.no_grad():
-        pullback = vjp_operator(function, flat)
+        pullback = vjp_operator(function, flat, backward)
         projected = pullback(projection[:, None, :].expand(-1, flat.shape[0], -1), tangents)  # (p, c, d)
         sigma = torch.linalg.svdvals(projected.permute(1, 0, 2).to(torch.float64))[:, :kept]
     return log_volume_from_singular_values(sigma, rank_tolerance(flat.shape[1], flat.dtype))

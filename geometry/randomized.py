@@ -38,7 +38,7 @@ from gendebias.geometry.jacobian import inspect_call
 from gendebias.geometry.memory import Chunking, map_chunks, plan_for
 from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
 from gendebias.geometry.products import (
-    BatchedFunction,
+    Backward,
     PerLatentFunction,
     batched_function,
     jvp_products,
@@ -76,10 +76,14 @@ def randomized_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     used = effective_precision(precision, latents.device)
     function = batched_function(lowered(generator, used), shape.latent_shape)
     per_latent = flat_function(lowered(generator, used), shape.latent_shape)
+    backward = Backward()
+
+    def pullback_at(flat: Tensor) -> Callable[[Tensor, int], Tensor]:
+        return vjp_operator(function, flat, backward)
 
     def iterates(chunk: Tensor, chunking: Chunking) -> Tensor:
         with precision_mode(used, chunk.device):
-            return _iterates(function, per_latent, chunk.flatten(1), test, top_k, power_iterations,
+            return _iterates(pullback_at, per_latent, chunk.flatten(1), test, top_k, power_iterations,
                              chunking.tangents)
 
     chunking = plan_for(shape.forward_bytes, result_bytes=6 * width * (shape.output_dim + shape.latent_dim) * 8,
@@ -100,13 +104,16 @@ def randomized_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     return LogVolumeEstimate(values, error, "randomized", used, top_k, products, plan[0])
 
 
-def _iterates(function: BatchedFunction, per_latent: PerLatentFunction, flat: Tensor, test: Tensor, top_k: int,
+PullbackAt = Callable[[Tensor], Callable[[Tensor, int], Tensor]]
+
+
+def _iterates(pullback_at: PullbackAt, per_latent: PerLatentFunction, flat: Tensor, test: Tensor, top_k: int,
               power_iterations: int, tangents: int) -> Tensor:
     """``(c, power_iterations + 1)`` float64: the top-k log-volume estimate after each subspace iteration."""
     chunk = flat.shape[0]
     rtol = rank_tolerance(flat.shape[1], flat.dtype)
     with torch.no_grad():
-        pullback: Callable[[Tensor, int], Tensor] = vjp_operator(function, flat)
+        pullback = pullback_at(flat)
         sketch = jvp_products(per_latent, flat, test[:, None, :].expand(-1, chunk, -1), chunk=tangents)
         history = []
         for step in range(power_iterations + 1):
