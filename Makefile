@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-.PHONY: install lint test demo proto clean
+.PHONY: install lint test demo bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: lint
 
 demo: install
 	$(BIN)/python -m gendebias.cli.demo
+
+bench: install
+	$(BIN)/python benchmarks/jacobian.py --suite cpu
 
 proto: install
 	$(BIN)/python proto/generate.py
