@@ -93,7 +93,7 @@ class Section:
         self.forward: dict[str, tuple[float, int]] = {}
         self.rows: list[dict[str, Any]] = []
         self.rates: dict[str, float] = {}
-        self.references: dict[int | None, Any] = {}
+        self.references: dict[int | None, torch.Tensor] = {}
 
     def base_row(self, method: str, precision: str, top_k: int | None, count: int) -> dict[str, Any]:
         rate, batch = self.forward.get(precision, (None, None))
@@ -141,12 +141,17 @@ class Section:
             for label, rate in self.rates.items():
                 if row.get("method") != "forward" and row.get("latents_per_s") and row.get("baseline") != label:
                     row[f"speedup_vs_{label}"] = row["latents_per_s"] / rate
-            reference = self.references.get(row.get("top_k"))
-            comparable = values is not None and reference is not None and reference.shape[0] >= values.shape[0]
-            if comparable and row.get("baseline") not in ("exact_fp32", "exact_top_k"):
-                row.update(accuracy(values, reference[: values.shape[0]]))
-                row["reference"] = f"exact fp32{'' if row['top_k'] is None else ' top_k=' + str(row['top_k'])}"
+            if values is not None and row.get("baseline") not in ("exact_fp32", "exact_top_k"):
+                self._compare(row, values)
             self.context.emit(row)
+
+    def _compare(self, row: dict[str, Any], values: torch.Tensor) -> None:
+        """Errors of ``values`` against the exact fp32 log-volumes of the same latents and ``top_k``, if measured."""
+        reference = self.references.get(row["top_k"])
+        if reference is None or reference.shape[0] < values.shape[0]:
+            return
+        row.update(accuracy(values, reference[: values.shape[0]]))
+        row["reference"] = "exact fp32" if row["top_k"] is None else f"exact fp32 top_k={row['top_k']}"
 
 
 def forward_rows(section: Section, precisions: tuple[str, ...]) -> None:

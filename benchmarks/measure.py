@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,7 +111,7 @@ def forward_throughput(generator: Callable[[Tensor], Tensor], latents: Tensor, *
         try:
             with torch.no_grad(), precision_mode(precision, device):
                 generator(chunk[: max(1, batch // 4)])  # warm-up
-                seconds, _, _ = best_time(lambda chunk=chunk: generator(chunk), device=device, repeats=repeats,
+                seconds, _, _ = best_time(partial(generator, chunk), device=device, repeats=repeats,
                                           max_seconds=max_seconds)
         except torch.OutOfMemoryError:
             torch.cuda.empty_cache()

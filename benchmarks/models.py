@@ -20,6 +20,7 @@ training-mode pass), so every layer is a non-trivial affine map as in a trained 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -93,13 +94,14 @@ def sd_like_decoder(*, latent_hw: int = 16, block_out_channels: Sequence[int] = 
 
     factor = 2 ** (len(block_out_channels) - 1)
     torch.manual_seed(seed)
-    autoencoder = AutoencoderKL(
+    autoencoder = cast(nn.Module, AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, block_out_channels=tuple(block_out_channels),
         down_block_types=("DownEncoderBlock2D",) * len(block_out_channels),
         up_block_types=("UpDecoderBlock2D",) * len(block_out_channels),
         layers_per_block=layers_per_block, norm_num_groups=norm_num_groups, sample_size=factor * latent_hw,
-    )
-    decoder = DiffusersDecoder(autoencoder.to(device).eval())
+    ))
+    autoencoder.to(device).eval()
+    decoder = DiffusersDecoder(autoencoder)
     return Generator(decoder, latent_shape=decoder.latent_shape(), kind="vae", name=f"sd-like-{latent_hw}",
                      description=f"random AutoencoderKL decoder, widths {list(block_out_channels)}")
 

@@ -22,6 +22,8 @@ MiB, GiB = 2**20, 2**30
 CPU_BUDGETS = (16 * MiB, 64 * MiB, 256 * MiB, 1 * GiB)
 """The CPU memory-budget sweep (geometry's CPU default is 64 MiB)."""
 TOP_K = 30
+Builder = Callable[..., Any]
+"""A generator factory taking ``device=`` (the functions of ``benchmarks/models.py``, partially applied)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Settings:
 
 SETTINGS = {
     "cpu": Settings(time_budget_s=540, repeats=3, row_seconds=30, per_sample_seconds=120, warmup_latents=2),
-    "gpu": Settings(time_budget_s=450, repeats=3, row_seconds=20, per_sample_seconds=30, warmup_latents=2),
+    "gpu": Settings(time_budget_s=420, repeats=3, row_seconds=20, per_sample_seconds=30, warmup_latents=2),
     "smoke": Settings(time_budget_s=120, repeats=2, row_seconds=2, per_sample_seconds=3, warmup_latents=1, threads=1),
 }
 
@@ -96,10 +98,11 @@ def cpu_plans(*, tiny: bool) -> list[Plan]:
                   latents=256 if tiny else 4096, forward_batches=(64, 256) if tiny else (256, 1024, 4096),
                   per_sample_latents=4 if tiny else 16, budgets=budgets, budget_latents=256 if tiny else 2048)
     if tiny:
-        build, name, count, top_k = partial(dcgan, latent_dim=24, widths=(16, 8)), "dcgan-tiny", 8, 4
+        build: Builder = partial(dcgan, latent_dim=24, widths=(16, 8))
+        name, count, top_k = "dcgan-tiny", 8, 4
     else:
         build, name, count, top_k = partial(dcgan64), "dcgan64", 16, TOP_K
-    dcgan_plan = Plan(name, lambda device: build(device=device), latents=count,
+    dcgan_plan = Plan(name, _on_device(build), latents=count,
                       forward_batches=(8, 32) if tiny else (8, 16, 32, 64, 128),
                       per_sample_latents=1, top_k=top_k, top_k_rows=("exact", "projection", "randomized"),
                       top_k_latents=count // 2, precisions=("bf16",), precision_latents=count // 2,
@@ -110,29 +113,36 @@ def cpu_plans(*, tiny: bool) -> list[Plan]:
 def gpu_plans(*, tiny: bool) -> list[Plan]:
     """DCGAN-64 (256 latents) and DCGAN-256 (d = 512) exact in fp32/tf32/bf16 under ``--budget-gb``, with both
     baselines; the SD-like decoder's randomized vs exact top-30 at 4x16x16 and randomized alone at 4x32x32."""
+    suffix = "-tiny" if tiny else ""
     if tiny:
-        small = partial(dcgan, latent_dim=24, widths=(16, 8))
-        large = partial(dcgan, latent_dim=32, widths=(16, 8, 8))
-        sd = {"block_out_channels": (8, 16), "norm_num_groups": 4}
-        sizes = {"small": 8, "large": 4, "sd_hw": (4, 8), "top_k": 5, "batches": (8, 32), "sd_batches": (8, 64)}
+        small: Builder = partial(dcgan, latent_dim=24, widths=(16, 8))
+        large: Builder = partial(dcgan, latent_dim=32, widths=(16, 8, 8))
+        decoder: Builder = partial(sd_like_decoder, block_out_channels=(8, 16), norm_num_groups=4)
+        counts, sd_sizes, top_k = (8, 4), (4, 8), 5
+        batches: tuple[int, ...] = (8, 32)
+        sd_batches: tuple[int, ...] = (8, 64)
     else:
-        small, large, sd = partial(dcgan64), partial(dcgan256), {}
-        sizes = {"small": 256, "large": 32, "sd_hw": (16, 32), "top_k": TOP_K, "batches": (64, 256, 1024, 4096),
-                 "sd_batches": (4, 16, 64)}
+        small, large, decoder = partial(dcgan64), partial(dcgan256), partial(sd_like_decoder)
+        counts, sd_sizes, top_k = (256, 32), (16, 32), TOP_K
+        batches, sd_batches = (64, 256, 1024, 4096), (4, 16, 64)
+    # top-k rows of DCGAN-256 on 8 latents: exact top-k takes the SVD of a float64 196,608 x 512 J per latent
     dcgans = [
-        Plan(name, lambda device, build=build: build(device=device), latents=count,
-             forward_batches=sizes["batches"], per_sample_latents=4, top_k=sizes["top_k"],
-             top_k_rows=("exact", "projection"), top_k_latents=count, precisions=("tf32", "bf16"),
-             precision_latents=count, use_budget=True)
-        for name, build, count in (("dcgan64" + "-tiny" * tiny, small, sizes["small"]),
-                                   ("dcgan256-d512" + "-tiny" * tiny, large, sizes["large"]))
+        Plan(name + suffix, _on_device(build), latents=count, forward_batches=batches, per_sample_latents=4,
+             top_k=top_k, top_k_rows=("exact", "projection"), top_k_latents=top_k_count,
+             precisions=("tf32", "bf16"), precision_latents=count, use_budget=True)
+        for name, build, count, top_k_count in (("dcgan64", small, counts[0], counts[0]),
+                                                ("dcgan256-d512", large, counts[1], min(counts[1], 8)))
     ]
     decoders = [
-        Plan(f"sd-like-4x{hw}x{hw}" + "-tiny" * tiny,
-             lambda device, hw=hw: sd_like_decoder(latent_hw=hw, device=device, **sd), latents=4,
-             forward_batches=sizes["sd_batches"], exact=False, top_k=sizes["top_k"],
+        Plan(f"sd-like-4x{size}x{size}{suffix}", _on_device(partial(decoder, latent_hw=size)), latents=4,
+             forward_batches=sd_batches, exact=False, top_k=top_k,
              top_k_rows=("exact", "randomized") if index == 0 else ("randomized",), top_k_latents=4,
              use_budget=True)
-        for index, hw in enumerate(sizes["sd_hw"])
+        for index, size in enumerate(sd_sizes)
     ]
     return dcgans + decoders
+
+
+def _on_device(build: Builder) -> Callable[[torch.device], Any]:
+    """``build(device=...)`` as the one-argument ``Plan.build``."""
+    return lambda device: build(device=device)
