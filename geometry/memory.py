@@ -33,7 +33,7 @@ from gendebias.errors import DeviceMemoryError, InvalidArgumentError
 
 T = TypeVar("T")
 
-CPU_MEMORY_BUDGET = 64 * 2**20
+CPU_MEMORY_BUDGET = 256 * 2**20
 """Default budget on CPU (bytes): chunks this size stay near the caches (see the module docstring)."""
 CUDA_FREE_SHARE = 0.8
 """Default budget on CUDA: this share of the device memory free when the computation starts."""

@@ -3,8 +3,8 @@
 ``jvp_products`` lifts ``torch.func.jvp`` of one latent's map with ``vmap`` over latents and over ``t`` tangents at
 a time (``jacfwd`` has no ``chunk_size``; this is the chunked ``vmap(jvp)`` it would be). For latents
 ``Z (c, d)`` (flattened), ``batched_function`` is ``Z -> G(Z) (c, D)`` and ``vjp_operator`` pulls cotangents back
-through one saved forward graph of it, so power iterations reuse one forward pass. Latents never mix (generators
-are refused in training mode, where batch norm would mix them).
+through one saved forward graph of it, so power iterations reuse one forward pass (:class:`Backward` says how).
+Latents never mix (generators are refused in training mode, where batch norm would mix them).
 """
 
 from __future__ import annotations
@@ -49,11 +49,20 @@ def jvp_products(per_latent: PerLatentFunction, latents: Tensor, tangents: Tenso
     return _fill(lambda block: lifted(latents, block), tangents, chunk, latents.dtype)
 
 
+BACKWARDS = ("vmap", "vmap_with_grad", "loop")
+
+
 @dataclass
 class Backward:
-    """How cotangents run, shared by the chunks of one call: ``vmapped`` until a backward rule refuses ``vmap``."""
+    """How cotangents run, shared by the chunks of one call: the first of :data:`BACKWARDS` that works.
 
-    vmapped: bool = True
+    ``vmap``: vmapped under ``no_grad``. ``vmap_with_grad``: the same with grad mode on, which some backward rules
+    need under ``vmap`` (diffusers decoders: GroupNorm's backward on a channels-last input asks ``is_contiguous``
+    for channels-last, not implemented under ``vmap`` with grad off); it records a double-backward graph that is
+    dropped at once. ``loop``: one backward pass of all ``c`` latents per cotangent, which needs no ``vmap``.
+    """
+
+    mode: str = "vmap"
 
 
 def vjp_operator(function: BatchedFunction, latents: Tensor,
@@ -61,10 +70,8 @@ def vjp_operator(function: BatchedFunction, latents: Tensor,
     """The pullback of one forward graph at ``latents (c, d)``, as ``(cotangents (t, c, D), chunk) -> (t, c, d)``.
 
     The forward pass runs once; every call reuses its saved activations (power iterations call it repeatedly).
-    Cotangents are vmapped ``chunk`` at a time; where a backward rule cannot run under ``vmap`` (diffusers
-    decoders: convolution backward asks ``is_contiguous`` for channels-last, not implemented under ``vmap``), the
-    operator switches to one backward pass of all ``c`` latents per cotangent, which needs no ``vmap``, and
-    records it in ``backward`` so the call's later chunks do not try again.
+    Cotangents run ``chunk`` at a time as ``backward`` says, falling to the next mode when one refuses ``vmap``
+    and recording it in ``backward`` so the call's later chunks start there.
     """
     backward = backward if backward is not None else Backward()
     latents = _owned(latents)
@@ -75,18 +82,23 @@ def vjp_operator(function: BatchedFunction, latents: Tensor,
 
     lifted = vmap(product)
 
+    def with_grad(block: Tensor) -> Tensor:
+        with torch.enable_grad():
+            return lifted(block).detach()
+
     def sequential(block: Tensor) -> Tensor:
         return torch.stack([product(cotangent) for cotangent in block])
 
+    runs = {"vmap": lifted, "vmap_with_grad": with_grad, "loop": sequential}
+
     def operator(cotangents: Tensor, chunk: int) -> Tensor:
-        if backward.vmapped:
+        while True:
             try:
-                return _fill(lifted, cotangents, chunk, latents.dtype)
+                return _fill(runs[backward.mode], cotangents, chunk, latents.dtype)
             except RuntimeError as error:
-                if "vmap" not in str(error):
+                if backward.mode == "loop" or "vmap" not in str(error):
                     raise
-                backward.vmapped = False
-        return _fill(sequential, cotangents, chunk, latents.dtype)
+                backward.mode = BACKWARDS[BACKWARDS.index(backward.mode) + 1]
 
     return operator
 

@@ -12,13 +12,16 @@ orthonormal frame whatever ``J`` is, and ``log det((PJ)^T PJ) = log det(J^T J) +
     Var[log det W^T W] = sum_i psi'((p - i + 1)/2) - psi'((D - i + 1)/2)
 
 exactly, for every generator; the estimate subtracts half the mean and reports half the standard deviation as its
-error. With ``top_k`` the same formulas at ``m = top_k`` treat the top-k subspace alone and are an approximation
-(exact when the other singular values are negligible). ``p < 2d`` draws a warning: the error grows quickly as
+error. With ``top_k`` the same mean at ``m = top_k`` debiases (exact only when the other singular values are
+negligible) and the reported error is the interlacing bound of :func:`top_k_bound`, not a standard deviation:
+measured on a random-init DCGAN-64 (top-30 of 100, ``p = 200``) the top-k answer was 7 nats off, while the
+``m = k`` standard deviation said 0.28. ``p < 2d`` draws a warning: the error grows quickly as
 ``p`` falls towards ``d``. ``P`` is drawn once per call from ``seed`` and shared by every latent.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -74,7 +77,8 @@ def projection_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
                        tangents=rows, chunk_size=chunk_size, memory_budget=memory_budget)
     parts = list(map_chunks(latents, plan[0], work)) if latents.shape[0] else [latents.new_zeros(0).double()]
     values = torch.cat(parts) - mean / 2
-    error = torch.full_like(values, variance ** 0.5 / 2)
+    spread = variance ** 0.5 / 2 if top_k is None else top_k_bound(kept, shape.latent_dim, rows, shape.output_dim)
+    error = torch.full_like(values, spread)
     return LogVolumeEstimate(values, error, "projection", used, top_k, rows, plan[0])
 
 
@@ -85,6 +89,24 @@ def log_det_moments(kept: int, rows: int, output_dim: int) -> tuple[float, float
     mean = (torch.special.digamma(upper) - torch.special.digamma(lower)).sum()
     variance = (torch.special.polygamma(1, upper) - torch.special.polygamma(1, lower)).sum()
     return float(mean), float(variance)
+
+
+def top_k_bound(kept: int, latent_dim: int, rows: int, output_dim: int) -> float:
+    """Half-width of the error of the debiased top-k sum: ``|sum_{i<=k} log sigma_i(PJ) - mean/2 - truth|``.
+
+    With ``PJ = (P U) S V^T`` and ``W = P U``: ``sigma_min(P U_k) sigma_i(J) <= sigma_i(PJ) <= sigma_max(W)
+    sigma_i(J)``, and ``sqrt(D / p) sigma(W)`` lies within the Marchenko-Pastur edges ``1 -+ sqrt(m / p)``
+    (``m = k`` below, ``d`` above; asymptotic, and conservative when ``p`` is a large share of ``D``). The
+    ``top_k`` answer mixes directions the projection cannot separate, so this bound is wide on purpose; use
+    ``method="randomized"`` when the top-k sum matters.
+    """
+    if rows == output_dim:
+        return 0.0
+    mean, _ = log_det_moments(kept, rows, output_dim)
+    offset = kept * 0.5 * math.log(rows / output_dim) - mean / 2  # the debiasing against the plain sqrt(D/p) scale
+    above = kept * math.log1p(math.sqrt(latent_dim / rows)) + offset
+    below = -kept * math.log1p(-math.sqrt(kept / rows)) - offset
+    return max(above, below)
 
 
 def haar_rows(rows: int, output_dim: int, seed: int, like: Tensor) -> Tensor:

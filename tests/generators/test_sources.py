@@ -109,8 +109,8 @@ def test_diffusers_decoder_folder(tmp_path, kind):
 
 
 def test_estimators_run_through_a_diffusers_decoder(tmp_path):
-    """Randomized SVD needs VJPs, whose convolution backward refuses vmap here: the products fall back to one
-    backward pass per cotangent and still agree with the exact top-k."""
+    """Randomized SVD needs VJPs, whose GroupNorm backward refuses vmap with grad off here: the products switch
+    to vmap with grad on and still agree with the exact top-k."""
     tiny_autoencoder("kl").save_pretrained(str(tmp_path / "vae"))
     generator = load_generator(tmp_path / "vae")
     latents = generator.sample_latents(2, seed=1)

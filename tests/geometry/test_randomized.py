@@ -3,6 +3,7 @@ import torch
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.generators import load_generator
+from gendebias.geometry.products import Backward, batched_function, vjp_operator
 from gendebias.geometry.volume import log_volume_estimate
 
 
@@ -63,3 +64,36 @@ def test_randomized_needs_top_k_and_sane_knobs(mlp):
         log_volume_estimate(mlp([3, 8]), latents, method="randomized", top_k=2, power_iterations=-1)
     with pytest.raises(TypeError, match="projection_dim"):
         log_volume_estimate(mlp([3, 8]), latents, method="randomized", top_k=2, projection_dim=4)
+
+
+class Doubling(torch.autograd.Function):
+    """``2 x`` whose backward, like GroupNorm's on a channels-last input, refuses vmap while grad mode is off."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x):
+        return 2 * x
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not torch.is_grad_enabled():
+            raise RuntimeError("NYI: querying is_contiguous inside of vmap for memory_format other than contiguous")
+        return 2 * grad
+
+
+def test_vjps_step_down_to_a_mode_that_runs_and_remember_it():
+    matrix = torch.randn(7, 3, dtype=torch.float64)
+    latents = torch.randn(4, 3, dtype=torch.float64)
+    cotangents = torch.randn(5, 4, 7, dtype=torch.float64)
+    backward = Backward()
+    pullback = vjp_operator(batched_function(lambda z: Doubling.apply(z @ matrix.T), (3,)), latents, backward)
+    torch.testing.assert_close(pullback(cotangents, 2), 2 * cotangents @ matrix, rtol=0, atol=1e-12)
+    assert backward.mode == "vmap_with_grad"
+    for mode in ("vmap", "loop"):
+        plain = vjp_operator(batched_function(lambda z: z @ matrix.T, (3,)), latents, Backward(mode))
+        torch.testing.assert_close(plain(cotangents, 2), cotangents @ matrix, rtol=0, atol=1e-12)
