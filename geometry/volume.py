@@ -92,7 +92,7 @@ def exact_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: int | 
     """All ``d`` JVPs per latent, then the float64 Gram/Cholesky or SVD of the module docstring."""
     volumes, run = map_jacobians(generator, latents, lambda block: log_volume_from_jacobians(block, top_k=top_k),
                                  chunk_size=chunk_size, precision=precision, memory_budget=memory_budget,
-                                 reduce_bytes=_reduce_bytes)
+                                 reduce_bytes=_reduce_bytes if top_k is None else _svd_bytes)
     values = torch.cat(list(volumes))
     error = torch.zeros_like(values) if run.precision == "fp32" else torch.full_like(values, torch.nan)
     products = math.prod(run.latent_shape) if run.mode == "forward" else run.output_dim
@@ -108,7 +108,7 @@ def singular_values(generator: GeneratorLike, latents: Tensor, *, top_k: int | N
     """
     blocks, _ = map_jacobians(generator, latents, lambda block: singular_values_from_jacobians(block, top_k=top_k),
                               chunk_size=chunk_size, precision=precision, memory_budget=memory_budget,
-                              reduce_bytes=_reduce_bytes)
+                              reduce_bytes=_svd_bytes)
     return torch.cat(list(blocks))
 
 
@@ -161,6 +161,11 @@ METHODS: dict[str, Callable[..., LogVolumeEstimate]] = {
 }
 """Log-volume methods by name; each takes ``(generator, latents, *, top_k, chunk_size, precision,
 memory_budget, **its own options)`` and returns a :class:`LogVolumeEstimate`."""
+
+
+def _svd_bytes(latent_dim: int, output_dim: int) -> int:
+    """Extra bytes per latent of the SVD route (top-k, singular values): a float64 copy of ``J`` and its work."""
+    return 8 * latent_dim * (output_dim + 4 * latent_dim)
 
 
 def _reduce_bytes(latent_dim: int, output_dim: int) -> int:
