@@ -173,8 +173,7 @@ def plan_jacobians(generator: GeneratorLike, latents: Tensor, *, mode: Mode, chu
                       chunking=Chunking(1, 1), latent_shape=shape.latent_shape, output_dim=shape.output_dim)
     if run.mode == "forward":
         _check_forward_mode(batched_function(lowered(generator, run.precision), shape.latent_shape),
-                            shape.probe, run,
-                            fallback=mode == "auto")
+                            shape.probe, run, fallback=mode == "auto")
     result_bytes = shape.output_dim * shape.latent_dim * latents.element_size()
     if reduce_bytes is not None:
         result_bytes += reduce_bytes(shape.latent_dim, shape.output_dim)
