@@ -66,6 +66,8 @@ class JacobianRun:
     precision: str
     chunking: Chunking
     latent_shape: tuple[int, ...] = field(repr=False)
+    computed: GeneratorLike = field(repr=False)
+    """The generator as it computes in ``precision`` (:func:`~gendebias.geometry.precision.lowered`)."""
     output_dim: int = 0
 
 
@@ -115,11 +117,8 @@ def map_jacobians(generator: GeneratorLike, latents: Tensor, reduce: Callable[[T
     """
     run = plan_jacobians(generator, latents, mode=mode, chunk_size=chunk_size, precision=precision,
                          memory_budget=memory_budget, reduce_bytes=reduce_bytes)
-    computed = lowered(generator, run.precision)
-
-    def work(start: int, chunk: Tensor, chunking: Chunking) -> T:
-        run.chunking = chunking
-        block = jacobian_block(computed, chunk, run)
+    def work(start: int, chunk: Tensor) -> T:
+        block = jacobian_block(run.computed, chunk, run)
         _check_finite(block, start)
         return reduce(block)
 
@@ -128,7 +127,7 @@ def map_jacobians(generator: GeneratorLike, latents: Tensor, reduce: Callable[[T
             latent_dim = math.prod(run.latent_shape)
             yield reduce(latents.new_zeros((0, run.output_dim, latent_dim)))
             return
-        yield from map_chunks(latents, run.chunking, work)
+        yield from map_chunks(latents, run, work)
 
     return blocks(), run
 
@@ -169,11 +168,12 @@ def plan_jacobians(generator: GeneratorLike, latents: Tensor, *, mode: Mode, chu
     shape = inspect_call(generator, latents, chunk_size=chunk_size, precision=precision,
                          memory_budget=memory_budget)
     chosen = mode if mode != "auto" else ("forward" if shape.output_dim >= shape.latent_dim else "reverse")
-    run = JacobianRun(mode=chosen, precision=effective_precision(precision, latents.device),
-                      chunking=Chunking(1, 1), latent_shape=shape.latent_shape, output_dim=shape.output_dim)
+    used = effective_precision(precision, latents.device)
+    run = JacobianRun(mode=chosen, precision=used, chunking=Chunking(1, 1), latent_shape=shape.latent_shape,
+                      output_dim=shape.output_dim, computed=lowered(generator, used))
     if run.mode == "forward":
-        _check_forward_mode(batched_function(lowered(generator, run.precision), shape.latent_shape),
-                            shape.probe, run, fallback=mode == "auto")
+        _check_forward_mode(batched_function(run.computed, shape.latent_shape), shape.probe, run,
+                            fallback=mode == "auto")
     result_bytes = shape.output_dim * shape.latent_dim * latents.element_size()
     if reduce_bytes is not None:
         result_bytes += reduce_bytes(shape.latent_dim, shape.output_dim)

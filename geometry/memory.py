@@ -7,14 +7,15 @@ tangent activations). Both come from one plain forward pass of one latent run un
 the bytes of every tensor an operator creates (:func:`forward_bytes`; a dispatch mode inside ``jvp`` crashed a
 diffusers decoder, so the products themselves are not probed), times :data:`LATENT_FACTOR` and
 :data:`PAIR_FACTOR`. The sum bounds the live memory from above (nothing is assumed freed), so plans are
-conservative; a CUDA
-out-of-memory error (a cuDNN workspace, fragmentation) still halves the plan and retries the same chunk
+conservative; a CUDA out-of-memory error (a cuDNN workspace, fragmentation) still halves the plan and retries the
+same chunk
 (:func:`map_chunks`), and only a plan of one latent and one tangent that does not fit raises
 :class:`~gendebias.errors.DeviceMemoryError`.
 
 All tangents of a latent in one pass are preferred (each extra tangent chunk repeats the primal forward pass), then
-as many latents as fit. On CPU the default budget is small on purpose: large batches fall out of cache and run
-slower (measured in ``benchmarks/jacobian.py``), while the GPU default is most of the free device memory.
+as many latents as fit. On CPU the default budget is modest on purpose: much larger batches fall out of cache and
+run slower (256 MiB was fastest in the ``benchmarks/jacobian.py`` sweep, 1 GiB slower), while the GPU default is
+most of the free device memory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import Tensor
@@ -34,7 +35,7 @@ from gendebias.errors import DeviceMemoryError, InvalidArgumentError
 T = TypeVar("T")
 
 CPU_MEMORY_BUDGET = 256 * 2**20
-"""Default budget on CPU (bytes): chunks this size stay near the caches (see the module docstring)."""
+"""Default budget on CPU (bytes): the fastest of the benchmark sweep (see the module docstring)."""
 CUDA_FREE_SHARE = 0.8
 """Default budget on CUDA: this share of the device memory free when the computation starts."""
 PAIR_FACTOR = 3
@@ -126,19 +127,33 @@ def plan_for(forward: int, *, result_bytes: int, latents: Tensor, tangents: int,
     return plan_chunking(cost, latents=latents.shape[0], tangents=tangents, budget=budget, chunk_size=chunk_size)
 
 
-def map_chunks(latents: Tensor, plan: Chunking, work: Callable[[int, Tensor, Chunking], T]) -> Iterator[T]:
-    """``work(start, chunk, plan)`` over consecutive chunks of ``latents``, halving ``plan`` on a device OOM.
+class Planned(Protocol):
+    """Anything that carries the chunking a call is using (a :class:`Plan`, a Jacobian run)."""
 
-    The chunk that ran out of memory is retried whole with the smaller plan, so no latent is lost or repeated;
-    the device's cached blocks are released before each retry. ``start`` is the chunk's first row in ``latents``.
+    chunking: Chunking
+
+
+@dataclass
+class Plan:
+    """The chunking one call is using; :func:`map_chunks` halves it in place after an out-of-memory error."""
+
+    chunking: Chunking
+
+
+def map_chunks(latents: Tensor, plan: Planned, work: Callable[[int, Tensor], T]) -> Iterator[T]:
+    """``work(start, chunk)`` over consecutive chunks of ``latents`` of ``plan.chunking.latents`` rows.
+
+    On a device OOM ``plan.chunking`` is halved in place (``work`` reads its tangents from there) and the chunk is
+    retried whole, so no latent is lost or repeated; the device's cached blocks are released before each retry.
+    ``start`` is the chunk's first row in ``latents``; afterwards ``plan.chunking`` is the plan that ran.
     """
     start = 0
     while start < latents.shape[0]:
-        chunk = latents[start:start + plan.latents]
-        result = _attempt(work, start, chunk, plan)
+        chunk = latents[start:start + plan.chunking.latents]
+        result = _attempt(work, start, chunk)
         if result is _OUT_OF_MEMORY:
             release_device_memory(latents.device)
-            plan = plan.halved()
+            plan.chunking = plan.chunking.halved()
             continue
         start += chunk.shape[0]
         yield result
@@ -153,9 +168,9 @@ def release_device_memory(device: torch.device) -> None:
 _OUT_OF_MEMORY = object()
 
 
-def _attempt(work: Callable[[int, Tensor, Chunking], T], start: int, chunk: Tensor, plan: Chunking) -> Any:
+def _attempt(work: Callable[[int, Tensor], T], start: int, chunk: Tensor) -> Any:
     try:
-        return work(start, chunk, plan)
+        return work(start, chunk)
     except torch.OutOfMemoryError:
         return _OUT_OF_MEMORY  # leaving the handler drops the traceback and with it the chunk's tensors
 

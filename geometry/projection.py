@@ -31,7 +31,7 @@ from gendebias.errors import InvalidArgumentError
 from gendebias.geometry._inputs import GeneratorLike
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import inspect_call
-from gendebias.geometry.memory import Chunking, map_chunks, plan_for
+from gendebias.geometry.memory import Plan, map_chunks, plan_for
 from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
 from gendebias.geometry.products import Backward, BatchedFunction, batched_function, vjp_operator
 from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_values, rank_tolerance
@@ -65,21 +65,20 @@ def projection_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     mean, variance = log_det_moments(kept, rows, shape.output_dim)
     used = effective_precision(precision, latents.device)
     function = batched_function(lowered(generator, used), shape.latent_shape)
-    plan = [Chunking(1, 1)]
     backward = Backward()
+    plan = Plan(plan_for(shape.forward_bytes, result_bytes=3 * rows * shape.latent_dim * 8, latents=latents,
+                         tangents=rows, chunk_size=chunk_size, memory_budget=memory_budget))
 
-    def work(start: int, chunk: Tensor, chunking: Chunking) -> Tensor:
-        plan[0] = chunking
+    def work(start: int, chunk: Tensor) -> Tensor:
         with precision_mode(used, chunk.device):
-            return _projected_log_volume(function, chunk.flatten(1), projection, kept, chunking.tangents, backward)
+            return _projected_log_volume(function, chunk.flatten(1), projection, kept, plan.chunking.tangents,
+                                         backward)
 
-    plan[0] = plan_for(shape.forward_bytes, result_bytes=3 * rows * shape.latent_dim * 8, latents=latents,
-                       tangents=rows, chunk_size=chunk_size, memory_budget=memory_budget)
-    parts = list(map_chunks(latents, plan[0], work)) if latents.shape[0] else [latents.new_zeros(0).double()]
+    parts = list(map_chunks(latents, plan, work)) if latents.shape[0] else [latents.new_zeros(0).double()]
     values = torch.cat(parts) - mean / 2
     spread = variance ** 0.5 / 2 if top_k is None else top_k_bound(kept, shape.latent_dim, rows, shape.output_dim)
     error = torch.full_like(values, spread)
-    return LogVolumeEstimate(values, error, "projection", used, top_k, rows, plan[0])
+    return LogVolumeEstimate(values, error, "projection", used, top_k, rows, plan.chunking)
 
 
 def log_det_moments(kept: int, rows: int, output_dim: int) -> tuple[float, float]:

@@ -38,7 +38,7 @@ from gendebias.errors import InvalidArgumentError
 from gendebias.geometry._inputs import GeneratorLike, flat_function
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import inspect_call
-from gendebias.geometry.memory import Chunking, map_chunks, plan_for
+from gendebias.geometry.memory import Plan, map_chunks, plan_for
 from gendebias.geometry.precision import Precision, effective_precision, lowered, precision_mode
 from gendebias.geometry.products import (
     Backward,
@@ -80,34 +80,30 @@ def randomized_log_volume(generator: GeneratorLike, latents: Tensor, *, top_k: i
     width = min(top_k + oversampling, shape.latent_dim)
     test = _gaussian((width, shape.latent_dim), seed, latents)
     used = effective_precision(precision, latents.device)
-    function = batched_function(lowered(generator, used), shape.latent_shape)
-    per_latent = flat_function(lowered(generator, used), shape.latent_shape)
+    computed = lowered(generator, used)
+    function = batched_function(computed, shape.latent_shape)
+    per_latent = flat_function(computed, shape.latent_shape)
     backward = Backward()
 
     def pullback_at(flat: Tensor) -> Callable[[Tensor, int], Tensor]:
         return vjp_operator(function, flat, backward)
 
-    def iterates(chunk: Tensor, chunking: Chunking) -> Tensor:
+    plan = Plan(plan_for(shape.forward_bytes, result_bytes=6 * width * (shape.output_dim + shape.latent_dim) * 8,
+                         latents=latents, tangents=width, chunk_size=chunk_size, memory_budget=memory_budget))
+
+    def work(start: int, chunk: Tensor) -> Tensor:
         with precision_mode(used, chunk.device):
             return _iterates(pullback_at, per_latent, chunk.flatten(1), test, top_k, power_iterations,
-                             chunking.tangents)
-
-    chunking = plan_for(shape.forward_bytes, result_bytes=6 * width * (shape.output_dim + shape.latent_dim) * 8,
-                        latents=latents, tangents=width, chunk_size=chunk_size, memory_budget=memory_budget)
-    plan = [chunking]
-
-    def work(start: int, chunk: Tensor, chunking: Chunking) -> Tensor:
-        plan[0] = chunking
-        return iterates(chunk, chunking)
+                             plan.chunking.tangents)
 
     if latents.shape[0]:
-        history = torch.cat(list(map_chunks(latents, chunking, work)))
+        history = torch.cat(list(map_chunks(latents, plan, work)))
     else:
         history = torch.zeros((0, power_iterations + 1), dtype=torch.float64, device=latents.device)
     values = history[:, -1]
     error = convergence_error(history)
     products = 2 * (power_iterations + 1) * width
-    return LogVolumeEstimate(values, error, "randomized", used, top_k, products, plan[0])
+    return LogVolumeEstimate(values, error, "randomized", used, top_k, products, plan.chunking)
 
 
 PullbackAt = Callable[[Tensor], Callable[[Tensor, int], Tensor]]

@@ -9,6 +9,7 @@ from gendebias.geometry.memory import (
     PAIR_FACTOR,
     Chunking,
     Cost,
+    Plan,
     cost_model,
     forward_bytes,
     map_chunks,
@@ -62,18 +63,20 @@ def test_forward_bytes_counts_what_the_operators_allocate():
 
 def test_out_of_memory_halves_the_plan_and_retries_the_same_chunk():
     seen = []
+    plan = Plan(Chunking(latents=8, tangents=3))
 
-    def work(start, chunk, plan):
-        seen.append((start, chunk.shape[0], plan))
-        if chunk.shape[0] * plan.tangents > 6:
+    def work(start, chunk):
+        seen.append((start, chunk.shape[0], plan.chunking))
+        if chunk.shape[0] * plan.chunking.tangents > 6:
             raise torch.OutOfMemoryError("CUDA out of memory")
         return chunk.sum(dim=1)
 
     latents = torch.arange(20.0).reshape(10, 2)
-    results = torch.cat(list(map_chunks(latents, Chunking(latents=8, tangents=3), work)))
+    results = torch.cat(list(map_chunks(latents, plan, work)))
     assert torch.equal(results, latents.sum(dim=1)), "no latent lost or repeated"
-    assert [(start, size, plan.latents) for start, size, plan in seen] == [
+    assert [(start, size, chunking.latents) for start, size, chunking in seen] == [
         (0, 8, 8), (0, 4, 4), (0, 2, 2), (2, 2, 2), (4, 2, 2), (6, 2, 2), (8, 2, 2)]
+    assert plan.chunking == Chunking(latents=2, tangents=3), "the plan that ran"
 
 
 def test_a_jacobian_that_runs_out_of_memory_is_still_exact(monkeypatch):
