@@ -7,13 +7,29 @@ by this volume to make outputs area-uniform, and Polarity Sampling (Humayun et a
 power ``rho`` and keeps only the ``top_k`` largest singular values.
 
 Numerics (method ``"exact"``): ``J`` is cast to float64 and the Gram matrix ``J^T J`` is factorised by Cholesky,
-``log_volume = sum_i log L_ii``. The fast path is taken only where the condition number of ``J`` is certified
-small: ``kappa(J) <= ||J||_F * ||L^-1||_F <= CHOLESKY_MAX_CONDITION`` (both norms bound the extreme singular
-values), which keeps the Gram's rounding error below ~1e-8 nats. Every other latent (a failed or badly conditioned
-Cholesky) falls back to the singular values of the float64 ``J``. A latent whose smallest singular value is at or
-below ``rtol * sigma_max`` with ``rtol = d * eps(dtype of J)`` is rank deficient and gets ``-inf``: never NaN, never
-an exception. ``log(det(...))`` is never formed, so nothing overflows (``d = 512`` latents with ``sigma ~ 10``
-give ``log_volume ~ 1200``, far past ``exp``'s range).
+``log_volume = sum_i log L_ii``, wherever that is as accurate as ``J`` itself; every other latent (a failed Cholesky,
+or a condition number past :func:`gram_condition_limit`) gets the singular values of the float64 ``J``, at about
+twice the cost. The rule, derived in ``docs/geometry.md`` (errors in nats, ``eps`` the machine epsilon):
+
+* Gram route: forming and factorising ``J^T J`` in float64 is backward stable (Higham, *Accuracy and Stability of
+  Numerical Algorithms*, 2nd ed., §3.5 and Thm. 10.3): ``L L^T = J^T J + E``, ``||E|| ~ eps64 ||J||^2``, and
+  ``1/2 tr((J^T J)^-1 E)`` moves the log-volume by up to ``d * eps64 * kappa^2``.
+* The Jacobian's own error: ``J`` was computed in its dtype, ``J + F`` with ``||F|| ~ eps_J ||J||``, and each
+  ``log sigma_i`` moves by up to ``||F|| / sigma_i``: up to ``d * eps_J * kappa``.
+* So the Gram route is as good as ``J`` wherever ``kappa <= eps_J / eps64`` (5e8 for float32 ``J``). For float64
+  ``J`` that is never (``kappa >= 1``), so there the Gram route is kept only while its own bound stays below
+  :data:`GRAM_FLOOR_NATS` (``kappa <= sqrt(1e-10 / (d * eps64))``, 270 at ``d = 6``). Both limits are capped at the
+  rank tolerance ``1 / rtol``: past it the SVD decides whether the latent is rank deficient. For float32 ``J`` the
+  cap is what binds (``1 / (d * eps32) = 8.4e4`` at ``d = 100``), and there the Gram route's error is below
+  ``eps64 / (d * eps32^2) = 1.6e-4 / d`` nats while ``J``'s own is about one nat.
+
+``kappa(J)`` is bounded from above without an SVD: ``sigma_max^2 = ||J^T J||_2 <= min(||J^T J||_F, ||J^T J||_1)``
+and ``sigma_min^-2 = ||(J^T J)^-1||_2 <= min of the same norms of L^-T L^-1`` (within 2.5x of ``kappa`` on
+geometric, clustered and power-law spectra at ``d = 100``; the Frobenius bound ``||J||_F ||L^-1||_F`` used before
+was up to 9x over). A latent whose smallest singular value is at or below ``rtol * sigma_max`` with
+``rtol = d * eps(dtype of J)`` is rank deficient and gets ``-inf``: never NaN, never an exception.
+``log(det(...))`` is never formed, so nothing overflows (``d = 512`` latents with ``sigma ~ 10`` give
+``log_volume ~ 1200``, far past ``exp``'s range).
 
 Methods (:data:`METHODS`, :func:`log_volume_estimate` returns values with error estimates):
 
@@ -46,7 +62,10 @@ from gendebias.geometry.spectrum import check_top_k, log_volume_from_singular_va
 from gendebias.geometry.tiles import nonlinearities, tile_codes
 
 Method = Literal["exact", "randomized", "projection"]
-CHOLESKY_MAX_CONDITION = 1e4
+Route = Literal["auto", "gram", "svd"]
+ROUTES = ("auto", "gram", "svd")
+GRAM_FLOOR_NATS = 1e-10
+"""Error the Gram route may always add, in nats: what keeps float64 Jacobians on it at small condition numbers."""
 GRAM_ROWS = 4096
 """Rows of ``J`` cast to float64 at a time when forming the Gram matrix."""
 
@@ -114,14 +133,21 @@ def singular_values(generator: GeneratorLike, latents: Tensor, *, top_k: int | N
 
 def singular_values_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:
     """``(N, D, d)`` Jacobians -> ``(N, k)`` float64 singular values, descending (SVD of the float64 ``J``)."""
+    check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
     return _singular_values(jacobians, top_k)
 
 
-def log_volume_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) -> Tensor:
-    """``(N, D, d)`` Jacobians -> ``(N,)`` float64 log-volumes by the exact method (see the module docstring)."""
+def log_volume_from_jacobians(jacobians: Tensor, *, top_k: int | None = None, route: Route = "auto") -> Tensor:
+    """``(N, D, d)`` Jacobians -> ``(N,)`` float64 log-volumes by the exact method (see the module docstring).
+
+    ``route``: ``"auto"`` (the rule of the module docstring), or ``"gram"`` / ``"svd"`` to force one route on every
+    latent, for measurements (``"gram"`` still takes the SVD where the Cholesky fails). ``top_k`` always takes the
+    SVD.
+    """
     check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
+    check_choice("route", route, ROUTES)
+    rtol = rank_tolerance(jacobians.shape[-1], jacobians.dtype)
     if top_k is not None:
-        rtol = rank_tolerance(jacobians.shape[-1], jacobians.dtype)
         return log_volume_from_singular_values(_singular_values(jacobians, top_k), rtol)
     output_dim, latent_dim = jacobians.shape[-2:]
     if output_dim < latent_dim:
@@ -129,16 +155,46 @@ def log_volume_from_jacobians(jacobians: Tensor, *, top_k: int | None = None) ->
             f"the generator's output dimension ({output_dim}) is smaller than its latent dimension ({latent_dim}), "
             "so J^T J is singular at every latent; pass top_k <= the output dimension"
         )
+    if route == "svd":
+        return log_volume_from_singular_values(_singular_values(jacobians, None), rtol)
     gram = gram64(jacobians)
     factor, info = torch.linalg.cholesky_ex(gram)
     result = factor.diagonal(dim1=-2, dim2=-1).log().sum(dim=-1)
-    limit = min(1.0 / rank_tolerance(jacobians.shape[-1], jacobians.dtype), CHOLESKY_MAX_CONDITION)
-    fast = (info == 0) & (_condition_bound(gram, factor, info) <= limit)
+    fast = info == 0
+    if route == "auto":
+        fast &= condition_bound(gram, factor, info) <= gram_condition_limit(latent_dim, jacobians.dtype)
     slow = ~fast
     if bool(slow.any()):
-        sigma = torch.linalg.svdvals(jacobians[slow].to(torch.float64))
-        result[slow] = log_volume_from_singular_values(sigma, rank_tolerance(jacobians.shape[-1], jacobians.dtype))
+        result[slow] = log_volume_from_singular_values(_singular_values(jacobians[slow], None), rtol)
     return result
+
+
+def gram_condition_limit(latent_dim: int, dtype: torch.dtype) -> float:
+    """Largest ``kappa(J)`` at which the Gram route is taken for ``(D, latent_dim)`` Jacobians of ``dtype``.
+
+    ``min(1 / rtol, max(eps_J / eps64, sqrt(GRAM_FLOOR_NATS / (d * eps64))))``: the Gram route's error
+    ``d * eps64 * kappa^2`` stays below the Jacobian's own ``d * eps_J * kappa`` or below the floor, and the latent
+    is clear of the rank tolerance (derivation in the module docstring and ``docs/geometry.md``). Float32, ``d = 100``:
+    8.4e4 (the rank tolerance); float64, ``d = 6``: 274 (the floor).
+    """
+    eps64 = torch.finfo(torch.float64).eps
+    accurate = max(torch.finfo(dtype).eps / eps64, math.sqrt(GRAM_FLOOR_NATS / (latent_dim * eps64)))
+    return min(1.0 / rank_tolerance(latent_dim, dtype), accurate)
+
+
+def condition_bound(gram: Tensor, factor: Tensor, info: Tensor) -> Tensor:
+    """``(N,)`` upper bounds on ``kappa(J)`` from ``G = J^T J`` and its Cholesky factor ``L`` (``inf`` where the
+    factorisation failed, ``info != 0``).
+
+    ``sigma_max^2 = ||G||_2 <= min(||G||_F, ||G||_1)`` (``||G||_2 <= ||G||_1`` as ``G`` is symmetric) and
+    ``sigma_min^-2 = ||G^-1||_2`` is bounded by the same two norms of ``G^-1 = L^-T L^-1``. Two triangular-sized
+    products per latent, no SVD.
+    """
+    eye = torch.eye(factor.shape[-1], dtype=factor.dtype, device=factor.device).expand_as(factor)
+    safe = torch.where((info == 0)[:, None, None], factor, eye)
+    inverse = torch.linalg.solve_triangular(safe, eye, upper=False)
+    bound = (_symmetric_norm_bound(gram) * _symmetric_norm_bound(inverse.mT @ inverse)).sqrt()
+    return torch.where(info == 0, bound, torch.full_like(bound, torch.inf))
 
 
 def gram64(jacobians: Tensor) -> Tensor:
@@ -173,19 +229,12 @@ def _reduce_bytes(latent_dim: int, output_dim: int) -> int:
     return 8 * latent_dim * (min(GRAM_ROWS, output_dim) + 4 * latent_dim)
 
 
-def _condition_bound(gram: Tensor, factor: Tensor, info: Tensor) -> Tensor:
-    """Upper bound on ``kappa(J)``: ``sigma_max <= ||J||_F = sqrt(trace(J^T J))`` and
-    ``1 / sigma_min = ||L^-1||_2 <= ||L^-1||_F``."""
-    eye = torch.eye(factor.shape[-1], dtype=factor.dtype, device=factor.device).expand_as(factor)
-    safe = torch.where((info == 0)[:, None, None], factor, eye)
-    inverse = torch.linalg.solve_triangular(safe, eye, upper=False)
-    frobenius = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1).clamp_min(0).sqrt()
-    bound = frobenius * torch.linalg.matrix_norm(inverse)
-    return torch.where(info == 0, bound, torch.full_like(bound, torch.inf))
+def _symmetric_norm_bound(matrices: Tensor) -> Tensor:
+    """``min(||A||_F, ||A||_1) >= ||A||_2`` for symmetric ``(N, d, d)`` matrices."""
+    return torch.minimum(torch.linalg.matrix_norm(matrices), torch.linalg.matrix_norm(matrices, ord=1))
 
 
 def _singular_values(jacobians: Tensor, top_k: int | None) -> Tensor:
-    check_top_k(top_k, jacobians.shape[-1], jacobians.shape[-2])
     sigma = torch.linalg.svdvals(jacobians.to(torch.float64))
     return sigma if top_k is None else sigma[:, :top_k]
 

@@ -6,6 +6,7 @@ from torch import nn
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.geometry import jacobian, log_volume, log_volume_from_jacobians, singular_values
+from gendebias.geometry.volume import condition_bound, gram64, gram_condition_limit
 
 
 def linear(matrix):
@@ -34,6 +35,55 @@ def test_ill_conditioned_linear_map_takes_the_svd_path_and_stays_accurate():
     assert (result - expected).abs().max() < 1e-7
     gram_answer = torch.linalg.slogdet(matrix.T @ matrix).logabsdet / 2
     assert (gram_answer - expected).abs() > 0.1, "the trap the fallback avoids: the Gram route loses nats here"
+
+
+def jacobian_with_condition(kappa, *, rows=2000, latent_dim=100, seed=0):
+    """A float64 ``(1, rows, latent_dim)`` Jacobian with singular values spread geometrically from 3 to 3 / kappa."""
+    generator = torch.Generator().manual_seed(seed)
+    left, _ = torch.linalg.qr(torch.randn(rows, latent_dim, dtype=torch.float64, generator=generator))
+    right, _ = torch.linalg.qr(torch.randn(latent_dim, latent_dim, dtype=torch.float64, generator=generator))
+    sigma = 3.0 * torch.logspace(0, -math.log10(kappa), latent_dim, dtype=torch.float64)
+    return (left @ torch.diag(sigma) @ right.T)[None], sigma
+
+
+def test_float32_jacobian_at_condition_3e3_takes_the_gram_route_within_its_own_error():
+    exact, sigma = jacobian_with_condition(3e3)
+    matrix = exact.float()  # rounding to float32 is the least error a float32 Jacobian carries
+    result = log_volume_from_jacobians(matrix)
+    assert torch.equal(result, log_volume_from_jacobians(matrix, route="gram"))
+    svd = log_volume_from_jacobians(matrix, route="svd")
+    own_error = (svd - sigma.log().sum()).abs().item()
+    assert 1e-7 < own_error < 1e-4
+    assert (result - svd).abs().item() < 0.01 * own_error
+
+
+def test_float32_jacobian_at_condition_1e7_still_takes_the_svd_route():
+    exact, _ = jacobian_with_condition(1e7)
+    matrix = exact.float()
+    result = log_volume_from_jacobians(matrix)
+    assert torch.equal(result, log_volume_from_jacobians(matrix, route="svd"))
+    # sigma_min is below d * eps32 * sigma_max: rounding noise, so the latent is rank deficient, which only the SVD
+    # decides; the Gram route would have returned a finite number
+    assert torch.isneginf(result).all()
+    assert torch.isfinite(log_volume_from_jacobians(matrix, route="gram")).all()
+
+
+def test_gram_condition_limit_follows_the_error_bounds():
+    eps32, eps64 = torch.finfo(torch.float32).eps, torch.finfo(torch.float64).eps
+    # float32: the Gram error d eps64 kappa^2 stays under J's own d eps32 kappa up to 5e8; the rank tolerance binds
+    assert gram_condition_limit(100, torch.float32) == pytest.approx(1 / (100 * eps32))
+    # float64: J's own error is always smaller, so the Gram route keeps to its 1e-10 nats floor
+    assert gram_condition_limit(6, torch.float64) == pytest.approx(math.sqrt(1e-10 / (6 * eps64)))
+    assert gram_condition_limit(100, torch.float64) < 100 < 1e4 < gram_condition_limit(100, torch.float32)
+
+
+@pytest.mark.parametrize("kappa", [1.5, 3e3, 3e4])
+def test_condition_bound_is_an_upper_bound_within_a_few_times_kappa(kappa):
+    exact, _ = jacobian_with_condition(kappa, rows=300)
+    gram = gram64(exact)
+    factor, info = torch.linalg.cholesky_ex(gram)
+    ratio = condition_bound(gram, factor, info).item() / kappa
+    assert 1 - 1e-9 <= ratio < 3
 
 
 def test_top_k_and_singular_values_are_descending_and_exact():
@@ -128,3 +178,5 @@ def test_bad_method_and_top_k_are_refused():
         log_volume(linear(matrix), latents, top_k=4)
     with pytest.raises(InvalidArgumentError, match="output dimension \\(2\\) is smaller"):
         log_volume(linear(torch.randn(2, 3, dtype=torch.float64)), latents)
+    with pytest.raises(InvalidArgumentError, match=r"unknown route 'qr'"):
+        log_volume_from_jacobians(torch.randn(1, 4, 3), route="qr")
