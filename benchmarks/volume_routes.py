@@ -20,8 +20,9 @@ Generators: ``synthetic-mlp`` (no network: ``(784, 100)`` float32 Jacobians with
 geometrically over ``kappa = 3e3``, the shape and conditioning of a d = 100 MLP GAN on 28 x 28 images; reduction
 rows only), ``digits-gan`` (zoo, d = 16), ``dcgan64`` (random weights, :mod:`benchmarks.models`) and ``face-dcgan64``
 (the trained DCGAN of the ``gan_face_generate`` wheel through ``tests/generators/data/face-dcgan64.toml``;
-skipped unless ``make third-party`` installed it). End-to-end rows run on the first ``--end-to-end-latents``
-latents (default 8): on CPU a DCGAN-64 latent costs seconds.
+skipped unless ``make third-party`` installed it). The DCGANs run on ``--latents`` latents (default 16), their
+end-to-end rows on the first ``--end-to-end-latents`` (default 4: on CPU a DCGAN-64 latent costs seconds);
+``synthetic-mlp`` and ``digits-gan`` on 256.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import math
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
@@ -104,7 +105,7 @@ def best_rates(calls: Mapping[str, Callable[[], Any]], count: int, repeats: int,
 
 
 def measure(name: str, jacobians: Tensor, *, generator: Generator | None, latents: Tensor | None,
-            repeats: int, end_to_end_latents: int) -> dict[str, Any]:
+            repeats: int) -> dict[str, Any]:
     count, _, latent_dim = jacobians.shape
     sigma = torch.linalg.svdvals(jacobians.double())
     kappa = (sigma[:, 0] / sigma[:, -1]).tolist()
@@ -131,10 +132,9 @@ def measure(name: str, jacobians: Tensor, *, generator: Generator | None, latent
                 return torch.cat(list(blocks))
             return run
 
-        some = latents[:end_to_end_latents]
-        rates = best_rates({route: end_to_end(route, some) for route in ROUTES}, some.shape[0], repeats,
-                           warmups={route: end_to_end(route, some[:1]) for route in ROUTES})
-        row["end_to_end_latents"] = some.shape[0]
+        rates = best_rates({route: end_to_end(route, latents) for route in ROUTES}, latents.shape[0], repeats,
+                           warmups={route: end_to_end(route, latents[:1]) for route in ROUTES})
+        row["end_to_end_latents"] = latents.shape[0]
         for route, rate in rates.items():
             row[f"end_to_end_{route}_latents_per_s"] = rate
     row["reduce_gram_over_svd"] = row["reduce_gram_latents_per_s"] / row["reduce_svd_latents_per_s"]
@@ -143,28 +143,29 @@ def measure(name: str, jacobians: Tensor, *, generator: Generator | None, latent
     return row
 
 
-def generators(count: int) -> list[tuple[str, Generator | None, Tensor | None, Tensor]]:
-    """``(name, generator, latents, their float32 Jacobians)`` of every generator measured."""
-    found: list[tuple[str, Generator | None, Tensor | None, Tensor]] = [
-        ("synthetic-mlp", None, None, synthetic_jacobians(count)[0].float()),
-    ]
-    builds: list[tuple[str, Callable[[], Generator]]] = [("digits-gan", lambda: load_generator("digits-gan")),
-                                                        ("dcgan64", dcgan64)]
+SMALL = 256
+"""Latents of the cheap generators (``synthetic-mlp``, ``digits-gan``), in every row."""
+
+
+def generators(count: int, end_to_end: int) -> Iterator[tuple[str, Generator | None, Tensor | None, Tensor]]:
+    """``(name, generator, latents for the end-to-end rows, float32 Jacobians)`` of every generator measured."""
+    yield "synthetic-mlp", None, None, synthetic_jacobians(SMALL)[0].float()
+    builds: list[tuple[str, Callable[[], Generator], int, int]] = [
+        ("digits-gan", lambda: load_generator("digits-gan"), SMALL, SMALL), ("dcgan64", dcgan64, count, end_to_end)]
     if find_spec("gan_face_generate") is not None:
-        builds.append(("face-dcgan64", lambda: load_generator(FACE_SPEC)))
+        builds.append(("face-dcgan64", lambda: load_generator(FACE_SPEC), count, end_to_end))
     else:
         print("face-dcgan64 skipped: run `make third-party` to install gan_face_generate", file=sys.stderr)
-    for name, build in builds:
+    for name, build, latents, end_to_end_latents in builds:
         generator = build()
-        latents = generator.sample_latents(count, seed=1)
-        found.append((name, generator, latents, jacobian(generator, latents)))
-    return found
+        some = generator.sample_latents(latents, seed=1)
+        yield name, generator, some[:end_to_end_latents], jacobian(generator, some)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latents", type=int, default=16)
-    parser.add_argument("--end-to-end-latents", type=int, default=8)
+    parser.add_argument("--end-to-end-latents", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--out", type=Path)
@@ -183,9 +184,8 @@ def main(argv: list[str] | None = None) -> None:
 
     for row in error_sweep():
         emit(row)
-    for name, generator, latents, jacobians in generators(args.latents):
-        emit(measure(name, jacobians, generator=generator, latents=latents, repeats=args.repeats,
-                     end_to_end_latents=args.end_to_end_latents))
+    for name, generator, latents, jacobians in generators(args.latents, args.end_to_end_latents):
+        emit(measure(name, jacobians, generator=generator, latents=latents, repeats=args.repeats))
 
 
 if __name__ == "__main__":

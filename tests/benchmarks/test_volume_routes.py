@@ -16,8 +16,7 @@ def test_error_sweep_keeps_the_gram_route_inside_the_jacobians_own_error():
 
 def test_route_rows_measure_every_route_on_the_same_jacobians():
     jacobians, _ = volume_routes.synthetic_jacobians(2, rows=60, latent_dim=10, kappa=30.0)
-    row = volume_routes.measure("tiny", jacobians.float(), generator=None, latents=None, repeats=1,
-                                end_to_end_latents=1)
+    row = volume_routes.measure("tiny", jacobians.float(), generator=None, latents=None, repeats=1)
     assert row["auto_gram_share"] == 1.0 and row["gram_vs_svd_nats"] < 1e-9
     assert 25 < row["kappa_min"] <= row["kappa_max"] < 35
     assert {f"reduce_{route}_latents_per_s" for route in ("gram", "svd", "auto")} <= row.keys()
