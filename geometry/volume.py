@@ -8,8 +8,9 @@ power ``rho`` and keeps only the ``top_k`` largest singular values.
 
 Numerics (method ``"exact"``): ``J`` is cast to float64 and the Gram matrix ``J^T J`` is factorised by Cholesky,
 ``log_volume = sum_i log L_ii``, wherever that is as accurate as ``J`` itself; every other latent (a failed Cholesky,
-or a condition number past :func:`gram_condition_limit`) gets the singular values of the float64 ``J``, at about
-twice the cost. The rule, derived in ``docs/geometry.md`` (errors in nats, ``eps`` the machine epsilon):
+or a condition number past :func:`gram_condition_limit`) gets the singular values of the float64 ``J``, a
+reduction 2.3x slower at ``d = 100`` (``benchmarks/RESULTS.md``). The rule, derived in ``docs/geometry.md``
+(errors in nats, ``eps`` the machine epsilon):
 
 * Gram route: forming and factorising ``J^T J`` in float64 is backward stable (Higham, *Accuracy and Stability of
   Numerical Algorithms*, 2nd ed., §3.5 and Thm. 10.3): ``L L^T = J^T J + E``, ``||E|| ~ eps64 ||J||^2``, and
@@ -20,8 +21,8 @@ twice the cost. The rule, derived in ``docs/geometry.md`` (errors in nats, ``eps
   ``J`` that is never (``kappa >= 1``), so there the Gram route is kept only while its own bound stays below
   :data:`GRAM_FLOOR_NATS` (``kappa <= sqrt(1e-10 / (d * eps64))``, 270 at ``d = 6``). Both limits are capped at the
   rank tolerance ``1 / rtol``: past it the SVD decides whether the latent is rank deficient. For float32 ``J`` the
-  cap is what binds (``1 / (d * eps32) = 8.4e4`` at ``d = 100``), and there the Gram route's error is below
-  ``eps64 / (d * eps32^2) = 1.6e-4 / d`` nats while ``J``'s own is about one nat.
+  cap is what binds (``1 / (d * eps32) = 8.4e4`` at ``d = 100``): up to it the Gram route's error stays below
+  ``eps64 / (d * eps32^2) = 0.016 / d`` nats, where ``J``'s own reaches a nat.
 
 ``kappa(J) < limit`` is certified without an SVD by one more Cholesky, of ``J^T J`` shifted down by
 ``min(||J^T J||_F, ||J^T J||_1) / limit^2`` (:func:`condition_certified`); the Frobenius bound
