@@ -52,8 +52,9 @@ def resample(generator: Generator, out: Out,
              n: Annotated[float, typer.Option("--n", help="Debiased latents to draw.")],
              rho: Annotated[float, typer.Option("--rho", help="Exponent of the volume (1 = MaGNET).")] = 1.0,
              seed: Annotated[int, typer.Option("--seed", help="Seed of proposals and draws.")] = 0,
-             sampler: Annotated[str, typer.Option("--sampler", help="sir (one pool) or smc (a population per "
-                                                                     "shard, weighted by its normaliser).")] = "sir",
+             sampler: Annotated[str, typer.Option("--sampler", help="auto (a pilot picks), sir (one pool) or smc "
+                                                                     "(a population per shard, weighted by its "
+                                                                     "normaliser).")] = "auto",
              shard_size: ShardSize = 65_536, engine: Engine = "local", ray_address: RayAddress = None,
              workers: Workers = None, chunk_size: ChunkSize = 64, device: Device = "auto",
              quiet: Quiet = False) -> None:

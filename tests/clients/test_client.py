@@ -113,9 +113,9 @@ def test_reweight_with_a_log_proposal_and_the_uniform_target(client):
 
 
 def test_resample_is_reproducible_by_seed(client):
-    first = client.resample("digits-gan", 40, seed=7, proposals=400)
-    again = client.resample("digits-gan", 40, seed=7, proposals=400)
-    other = client.resample("digits-gan", 40, seed=8, proposals=400)
+    first = client.resample("digits-gan", 40, seed=7, proposals=400, sampler="sir")
+    again = client.resample("digits-gan", 40, seed=7, proposals=400, sampler="sir")
+    other = client.resample("digits-gan", 40, seed=8, proposals=400, sampler="sir")
     assert first.latents.shape == (40, 16)
     assert np.array_equal(first.latents, again.latents)
     assert np.array_equal(first.indices, again.indices)
@@ -126,7 +126,8 @@ def test_resample_is_reproducible_by_seed(client):
 
 
 def test_resample_returns_outputs_when_asked(client):
-    result = client.resample("digits-gan", 12, seed=0, return_outputs=True, scheme="systematic", rho=0.2)
+    result = client.resample("digits-gan", 12, seed=0, return_outputs=True, scheme="systematic", rho=0.2,
+                             sampler="sir")
     assert result.outputs.shape == (12, 1, 8, 8)
     assert result.scheme == "systematic"
 

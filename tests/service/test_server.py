@@ -80,7 +80,7 @@ def test_reweight_matches_in_process_weights(stub):
 def test_resample_is_the_in_process_answer_and_seeded(stub):
     generator = load_generator("digits-gan")
     request = pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=11, rho=0.5,
-                                 return_outputs=True)
+                                 sampler=pb.SAMPLER_SIR, return_outputs=True)
     first, second = list(stub.Resample(request)), list(stub.Resample(request))
     latents = np.concatenate([from_tensor(r.chunk.latents, field="x") for r in first[:-1]])
     assert np.array_equal(latents, np.concatenate([from_tensor(r.chunk.latents, field="x") for r in second[:-1]]))
@@ -93,15 +93,18 @@ def test_resample_is_the_in_process_answer_and_seeded(stub):
         np.testing.assert_allclose(outputs, generator(pool[indices]).numpy(), rtol=1e-6, atol=1e-6)
     summary = first[-1].summary
     assert (summary.n, summary.proposals, summary.seed, summary.evaluations) == (200, 2000, 11, 2000)
-    assert summary.ess == pytest.approx(effective_sample_size(weights), rel=1e-9)
+    assert summary.pool_ess == pytest.approx(effective_sample_size(weights), rel=1e-9)
+    assert summary.ess == pytest.approx(1 / (1 / 200 + 1 / effective_sample_size(weights)), rel=1e-9)
     assert summary.distinct == torch.unique(indices).shape[0] and math.isnan(summary.acceptance_rate)
-    other = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=12)))
+    other = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=12,
+                                                  sampler=pb.SAMPLER_SIR)))
     assert not np.array_equal(latents, from_tensor(other[0].chunk.latents, field="x"))
 
 
 def test_rejection_reports_its_acceptance_rate(stub):
     responses = list(stub.Resample(pb.ResampleRequest(generator_id="ramp", n=100, proposals=5000, seed=2,
-                                                      target=pb.TARGET_UNIFORM, scheme=pb.SCHEME_REJECTION)))
+                                                      sampler=pb.SAMPLER_SIR, target=pb.TARGET_UNIFORM,
+                                                      scheme=pb.SCHEME_REJECTION)))
     summary = responses[-1].summary
     # accept with probability exp(lv - max lv): 1 off the ramp, 1 on it -> (1 + 1/sqrt(10)) / 2 on average
     expected = 0.5 * (1 + 1 / math.sqrt(10))
