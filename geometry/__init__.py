@@ -4,6 +4,10 @@ Data flows one way (DESIGN.md §2): ``latents -> generator -> jacobian -> log_vo
 This package imports no grpc, protobuf, environment variables or files.
 """
 
+from gendebias._extras import require_extra
+
+require_extra("gendebias.geometry", "library")  # before any import that needs the extra
+
 from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import jacobian
