@@ -1,6 +1,7 @@
 """Pure-torch geometry of generators: Jacobians, log-volumes, tile codes, weights and resamplers.
 
-Data flows one way (DESIGN.md §2): ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``.
+Data flows one way: ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``
+(``docs/design.md#rooms-and-imports``).
 This package imports no grpc, protobuf, environment variables or files.
 """
 
