@@ -1,8 +1,13 @@
 """Pure-torch geometry of generators: Jacobians, log-volumes, tile codes, weights and resamplers.
 
-Data flows one way (DESIGN.md §2): ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``.
+Data flows one way: ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``
+(``docs/design.md#rooms-and-imports``).
 This package imports no grpc, protobuf, environment variables or files.
 """
+
+from gendebias._extras import require_extra
+
+require_extra("gendebias.geometry", "library")  # before any import that needs the extra
 
 from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.estimate import LogVolumeEstimate

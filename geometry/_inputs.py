@@ -50,7 +50,7 @@ def check_generator(generator: GeneratorLike, latents: Tensor) -> None:
     """Refuse generators the maths cannot use: not callable, mode-dependent layers in training mode,
     or parameters whose dtype or device differ from the latents'.
 
-    gendebias never calls ``.eval()`` on the caller's module: it says so instead (STYLE.md rule 3).
+    gendebias never calls ``.eval()`` on the caller's module: it says so instead (``docs/design.md#conventions``).
     """
     if not callable(generator):
         raise InvalidArgumentError(f"generator must be callable, got {type(generator).__name__}")

@@ -1,6 +1,6 @@
 """Draw indices into a pool of latents in proportion to their importance weights.
 
-Schemes (DESIGN.md §1); all take log weights (normalised or not) and an explicit ``seed``:
+Schemes (``docs/design.md#resampling-schemes``); all take log weights (normalised or not) and an explicit ``seed``:
 
 * ``multinomial``: ``n`` i.i.d. draws with replacement (inverse CDF on float64 cumulative weights; no 2^24
   category limit). Sampling-importance-resampling is asymptotically exact as the pool grows.

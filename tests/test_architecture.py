@@ -1,4 +1,4 @@
-"""Imports point inward (DESIGN.md §2, STYLE.md rule 2), checked on the source of every room.
+"""Imports point inward (``docs/design.md#rooms-and-imports``), checked on the source of every room.
 
 import-linter cannot follow this repository's layout (each top-level folder is mapped to a subpackage with
 setuptools ``package-dir``, and grimp only walks the root package's own folder), so the contracts are checked here
