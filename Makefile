@@ -1,4 +1,4 @@
-# Two commands from a fresh clone: `make test` and `make demo` (DESIGN.md §5).
+# Two commands from a fresh clone: `make test` and `make demo` (docs/design.md#running-it).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin

@@ -1,7 +1,8 @@
 """``DebiasService``: decode and validate, hand the work to the batching engine and the geometry, encode.
 
-No maths lives here (STYLE.md rule 6): log-volumes come from :class:`~gendebias.service.batching.BatchingEngine`,
-weights and resampling from :mod:`gendebias.geometry`. Each RPC's status codes are listed in the .proto file.
+No maths lives here (docs/design.md#conventions): log-volumes come from
+:class:`~gendebias.service.batching.BatchingEngine`, weights and resampling from :mod:`gendebias.geometry`. Each
+RPC's status codes are listed in the .proto file.
 """
 
 from __future__ import annotations
