@@ -25,7 +25,7 @@ $(BUF):
 lint: install $(BUF)
 	cd proto && ../$(BUF) lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy gendebias geometry generators service clients jobs cli
+	$(BIN)/mypy gendebias geometry generators service clients jobs cli evaluation
 
 test: lint
 	$(BIN)/pytest

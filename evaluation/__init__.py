@@ -1,0 +1,7 @@
+"""Evidence metrics for generators: sample quality and diversity, class balance and uniformity tests.
+
+Every metric on features takes ``(N, F)`` torch tensors or numpy arrays, **real first, generated second** (the
+convention of the field's libraries), and an optional ``weights``: non-negative importance weights of the generated
+samples (any scale; pass ``log_weights.exp()`` for :func:`gendebias.geometry.log_weights`), used instead of
+resampled draws. ``docs/evaluation.md`` gives every definition, weighted ones included, with its paper.
+"""
