@@ -5,3 +5,13 @@ convention of the field's libraries), and an optional ``weights``: non-negative 
 samples (any scale; pass ``log_weights.exp()`` for :func:`gendebias.geometry.log_weights`), used instead of
 resampled draws. ``docs/evaluation.md`` gives every definition, weighted ones included, with its paper.
 """
+
+from gendebias.evaluation.density_coverage import DensityCoverage, density_coverage
+from gendebias.evaluation.precision_recall import PrecisionRecall, precision_recall
+
+__all__ = [
+    "DensityCoverage",
+    "PrecisionRecall",
+    "density_coverage",
+    "precision_recall",
+]

@@ -1,0 +1,96 @@
+"""The one place where evaluation checks its inputs: feature sets, importance weights, seeds and chunk sizes.
+
+Every public metric calls these first, so a bad call fails early with a message that says how to fix it. Feature
+sets are ``(N, F)`` torch tensors or numpy arrays; floating inputs keep their dtype (float32 stays float32, so a
+50,000-point set is not copied to float64), integer inputs become float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
+
+FeaturesLike = Tensor | np.ndarray
+"""A ``(N, F)`` torch tensor or numpy array of features, one row per sample."""
+
+MASS_TOLERANCE = 1e-9
+"""Relative allowance for rounding when a sum of expected counts is compared with a whole number of points."""
+
+
+def check_features(values: Any, name: str) -> Tensor:
+    """``values`` as a finite floating ``(N, F)`` tensor (numpy arrays are wrapped, not copied)."""
+    if isinstance(values, np.ndarray):
+        values = torch.from_numpy(np.ascontiguousarray(values))
+    if not isinstance(values, Tensor):
+        raise InvalidArgumentError(f"{name} must be a (N, F) torch.Tensor or numpy array, got {type(values).__name__}")
+    if values.ndim != 2:
+        raise InvalidArgumentError(
+            f"{name} must have shape (N, F), one row of features per sample, got {tuple(values.shape)}; "
+            "flatten images with features.reshape(len(features), -1) or use gendebias.evaluation.extract_features"
+        )
+    if not values.is_floating_point():
+        values = values.to(torch.float64)
+    bad = ~torch.isfinite(values).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten()[:10].tolist()
+        raise InvalidArgumentError(f"{name} has NaN or infinite values in {int(bad.sum())} rows (first: {rows})")
+    return values
+
+
+def check_pair(real: Any, generated: Any, *, real_minimum: int = 1,
+               generated_minimum: int = 1) -> tuple[Tensor, Tensor]:
+    """``(real, generated)`` as ``(N, F)`` and ``(M, F)`` tensors of one floating dtype (the promoted one), with
+    ``N >= real_minimum`` and ``M >= generated_minimum``."""
+    real = check_features(real, "real")
+    generated = check_features(generated, "generated")
+    if real.shape[1] != generated.shape[1]:
+        raise InvalidArgumentError(
+            f"real has {real.shape[1]} features per sample but generated has {generated.shape[1]}; "
+            "extract both with the same feature extractor"
+        )
+    for name, values, minimum in (("real", real, real_minimum), ("generated", generated, generated_minimum)):
+        if values.shape[0] < minimum:
+            raise InvalidArgumentError(f"{name} has {values.shape[0]} samples; this metric needs at least {minimum}")
+    dtype = torch.promote_types(real.dtype, generated.dtype)
+    return real.to(dtype), generated.to(device=real.device, dtype=dtype)
+
+
+def check_weights(weights: Any, count: int) -> Tensor:
+    """Importance weights of ``count`` generated samples as a ``(count,)`` float64 tensor: finite, non-negative,
+    with a positive sum; they need not be normalised. Log weights are not accepted here: pass
+    ``log_weights.exp()`` of :func:`gendebias.geometry.log_weights` (normalised, so it cannot overflow)."""
+    if isinstance(weights, np.ndarray):
+        weights = torch.from_numpy(np.ascontiguousarray(weights))
+    if not isinstance(weights, Tensor) or weights.ndim != 1 or weights.shape[0] != count:
+        shape = tuple(weights.shape) if isinstance(weights, (Tensor, np.ndarray)) else type(weights).__name__
+        raise InvalidArgumentError(f"weights must have shape ({count},), one per generated sample, got {shape}")
+    weights = weights.to(torch.float64)
+    if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+        raise InvalidArgumentError(
+            "weights must be finite and non-negative (importance weights, not log weights); "
+            "pass log_weights.exp() for normalised log weights"
+        )
+    if float(weights.sum()) <= 0:
+        raise DegenerateWeightsError("every weight is zero; at least one generated sample needs positive weight")
+    return weights
+
+
+def expected_counts(weights: Any, count: int) -> Tensor:
+    """``(count,)`` float64 ``w~_i = count * w_i / sum_l w_l``: how often sample ``i`` is expected in a resample of
+    ``count`` draws from the weighted pool. ``weights=None`` gives exact ones."""
+    if weights is None:
+        return torch.ones(count, dtype=torch.float64)
+    weights = check_weights(weights, count)
+    return weights * (count / weights.sum())
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """``value`` if it is an int ``>= minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgumentError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
