@@ -7,11 +7,16 @@ resampled draws. ``docs/evaluation.md`` gives every definition, weighted ones in
 """
 
 from gendebias.evaluation.density_coverage import DensityCoverage, density_coverage
+from gendebias.evaluation.frechet import frechet_distance
+from gendebias.evaluation.kernel_distance import KernelDistance, kernel_inception_distance
 from gendebias.evaluation.precision_recall import PrecisionRecall, precision_recall
 
 __all__ = [
     "DensityCoverage",
+    "KernelDistance",
     "PrecisionRecall",
     "density_coverage",
+    "frechet_distance",
+    "kernel_inception_distance",
     "precision_recall",
 ]

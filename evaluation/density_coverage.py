@@ -1,7 +1,7 @@
 """Density and coverage of a generated feature set against a real one.
 
 Naeem, Oh, Uh, Choi and Yoo, "Reliable Fidelity and Diversity Metrics for Generative Models", ICML 2020
-(arXiv:2002.09797), §3.2. Only the real set's k-NN balls are used (``NND_k(x_j)``: distance from ``x_j`` to its k-th
+(arXiv:2002.09797), §3. Only the real set's k-NN balls are used (``NND_k(x_j)``: distance from ``x_j`` to its k-th
 nearest real neighbour other than itself), which makes both robust to generated outliers. Real features
 ``x_1..x_N`` first, generated ``y_1..y_M`` second, as in the field's libraries:
 
