@@ -6,17 +6,35 @@ samples (any scale; pass ``log_weights.exp()`` for :func:`gendebias.geometry.log
 resampled draws. ``docs/evaluation.md`` gives every definition, weighted ones included, with its paper.
 """
 
+from gendebias.evaluation.balance import (
+    Balance,
+    balance,
+    class_distribution,
+    fairness_discrepancy,
+    kl_divergence,
+    total_variation,
+)
 from gendebias.evaluation.density_coverage import DensityCoverage, density_coverage
 from gendebias.evaluation.frechet import frechet_distance
 from gendebias.evaluation.kernel_distance import KernelDistance, kernel_inception_distance
 from gendebias.evaluation.precision_recall import PrecisionRecall, precision_recall
+from gendebias.evaluation.uniformity import GoodnessOfFit, chi_square_test, ks_test
 
 __all__ = [
+    "Balance",
     "DensityCoverage",
+    "GoodnessOfFit",
     "KernelDistance",
     "PrecisionRecall",
+    "balance",
+    "chi_square_test",
+    "class_distribution",
     "density_coverage",
+    "fairness_discrepancy",
     "frechet_distance",
     "kernel_inception_distance",
+    "kl_divergence",
+    "ks_test",
     "precision_recall",
+    "total_variation",
 ]

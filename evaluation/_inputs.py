@@ -60,14 +60,24 @@ def check_pair(real: Any, generated: Any, *, real_minimum: int = 1,
     return real.to(dtype), generated.to(device=real.device, dtype=dtype)
 
 
+def check_vector(values: Any, name: str, *, non_negative: bool = True) -> Tensor:
+    """``values`` (tensor, array or list) as a finite 1-D float64 tensor, non-negative unless told otherwise."""
+    values = (values if isinstance(values, Tensor) else torch.from_numpy(np.asarray(values))).to(torch.float64)
+    if values.ndim != 1:
+        raise InvalidArgumentError(f"{name} must be 1-D, got shape {tuple(values.shape)}")
+    if not bool(torch.isfinite(values).all()) or (non_negative and bool((values < 0).any())):
+        raise InvalidArgumentError(f"{name} must be finite{' and non-negative' if non_negative else ''}")
+    return values
+
+
 def check_weights(weights: Any, count: int) -> Tensor:
     """Importance weights of ``count`` generated samples as a ``(count,)`` float64 tensor: finite, non-negative,
     with a positive sum; they need not be normalised. Log weights are not accepted here: pass
     ``log_weights.exp()`` of :func:`gendebias.geometry.log_weights` (normalised, so it cannot overflow)."""
-    if isinstance(weights, np.ndarray):
-        weights = torch.from_numpy(np.ascontiguousarray(weights))
-    if not isinstance(weights, Tensor) or weights.ndim != 1 or weights.shape[0] != count:
-        shape = tuple(weights.shape) if isinstance(weights, (Tensor, np.ndarray)) else type(weights).__name__
+    if not isinstance(weights, Tensor):
+        weights = torch.from_numpy(np.array(weights, dtype=np.float64))
+    if weights.ndim != 1 or weights.shape[0] != count:
+        shape = tuple(weights.shape)
         raise InvalidArgumentError(f"weights must have shape ({count},), one per generated sample, got {shape}")
     weights = weights.to(torch.float64)
     if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
