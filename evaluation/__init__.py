@@ -15,26 +15,38 @@ from gendebias.evaluation.balance import (
     total_variation,
 )
 from gendebias.evaluation.density_coverage import DensityCoverage, density_coverage
+from gendebias.evaluation.features import (
+    EXTRACTORS,
+    DigitsFeatures,
+    PixelFeatures,
+    extract_features,
+    load_extractor,
+)
 from gendebias.evaluation.frechet import frechet_distance
 from gendebias.evaluation.kernel_distance import KernelDistance, kernel_inception_distance
 from gendebias.evaluation.precision_recall import PrecisionRecall, precision_recall
 from gendebias.evaluation.uniformity import GoodnessOfFit, chi_square_test, ks_test
 
 __all__ = [
+    "EXTRACTORS",
     "Balance",
     "DensityCoverage",
+    "DigitsFeatures",
     "GoodnessOfFit",
     "KernelDistance",
+    "PixelFeatures",
     "PrecisionRecall",
     "balance",
     "chi_square_test",
     "class_distribution",
     "density_coverage",
+    "extract_features",
     "fairness_discrepancy",
     "frechet_distance",
     "kernel_inception_distance",
     "kl_divergence",
     "ks_test",
+    "load_extractor",
     "precision_recall",
     "total_variation",
 ]
