@@ -71,9 +71,11 @@ def check_vector(values: Any, name: str, *, non_negative: bool = True) -> Tensor
 
 
 def check_weights(weights: Any, count: int) -> Tensor:
-    """Importance weights of ``count`` generated samples as a ``(count,)`` float64 tensor: finite, non-negative,
-    with a positive sum; they need not be normalised. Log weights are not accepted here: pass
-    ``log_weights.exp()`` of :func:`gendebias.geometry.log_weights` (normalised, so it cannot overflow)."""
+    """Importance weights of ``count`` generated samples as a ``(count,)`` float64 tensor scaled so the largest is
+    exactly 1 (no metric depends on the scale; this way sums cannot overflow and constant weights become exact
+    ones). They must be finite, non-negative, not all zero; they need not be normalised. Log weights are not
+    accepted here: pass ``log_weights.exp()`` of :func:`gendebias.geometry.log_weights` (normalised, so it cannot
+    overflow)."""
     if not isinstance(weights, Tensor):
         weights = torch.from_numpy(np.array(weights, dtype=np.float64))
     if weights.ndim != 1 or weights.shape[0] != count:
@@ -85,9 +87,10 @@ def check_weights(weights: Any, count: int) -> Tensor:
             "weights must be finite and non-negative (importance weights, not log weights); "
             "pass log_weights.exp() for normalised log weights"
         )
-    if float(weights.sum()) <= 0:
+    largest = weights.max()
+    if float(largest) <= 0:
         raise DegenerateWeightsError("every weight is zero; at least one generated sample needs positive weight")
-    return weights
+    return weights / largest
 
 
 def expected_counts(weights: Any, count: int) -> Tensor:
