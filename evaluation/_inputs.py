@@ -107,3 +107,10 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidArgumentError(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` if it is an int in ``[0, 2**63)`` (what ``torch.Generator().manual_seed`` takes)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InvalidArgumentError(f"seed must be an int in [0, 2**63), got {seed!r}")
+    return seed

@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
-from gendebias.evaluation._inputs import FeaturesLike, check_pair, check_positive_int, check_weights
+from gendebias.evaluation._inputs import FeaturesLike, check_pair, check_positive_int, check_seed, check_weights
 
 _ONE = torch.ones((), dtype=torch.float64)
 
@@ -66,8 +66,6 @@ def kernel_inception_distance(real: FeaturesLike, generated: FeaturesLike, *, we
     real, generated = check_pair(real, generated, real_minimum=2, generated_minimum=2)
     subsets = check_positive_int(subsets, "subsets")
     subset_size = check_positive_int(subset_size, "subset_size", minimum=2)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"seed must be an int in [0, 2**63), got {seed!r}")
     masses = torch.ones(generated.shape[0], dtype=torch.float64) if weights is None else check_weights(
         weights, generated.shape[0])
     support = masses.nonzero().flatten()
@@ -79,7 +77,7 @@ def kernel_inception_distance(real: FeaturesLike, generated: FeaturesLike, *, we
             f"subset_size={subset_size} is more than the {real.shape[0]} real and {support.numel()} generated "
             f"samples with positive weight allow; pass subset_size={fits} or fewer"
         )
-    random = torch.Generator().manual_seed(seed)
+    random = torch.Generator().manual_seed(check_seed(seed))
     values = torch.empty(subsets, dtype=torch.float64)
     for index in range(subsets):
         real_rows = torch.randperm(real.shape[0], generator=random)[:subset_size]

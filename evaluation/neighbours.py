@@ -1,11 +1,12 @@
 """k-nearest-neighbour balls of feature sets, computed in blocks: no ``N x M`` distance matrix is ever held.
 
-Distances are squared Euclidean, ``||a||^2 + ||b||^2 - 2 a.b`` clamped at 0, in the features' dtype, one block of
-at most ``chunk_size x chunk_size`` pairs at a time (:data:`DISTANCE_CHUNK` by default: 16 MiB of float32). Peak
-memory is a few blocks plus the ``(N, k + 1)`` running nearest lists, whatever ``N`` and ``M`` are.
+Distances are squared Euclidean, ``||a||^2 + ||b||^2 - 2 a.b``, in the features' dtype, one block of at most
+``chunk_size x chunk_size`` pairs at a time (:data:`DISTANCE_CHUNK` by default: 16 MiB of float32). Peak memory is
+a few blocks plus the ``(N, k + 1)`` nearest lists, whatever ``N`` and ``M`` are.
 
 The k-NN radius of a point is the distance to its k-th nearest neighbour *other than itself* (Kynkäänniemi et al.
-2019, §3; Naeem et al. 2020, §3): the (k+1)-th smallest distance when the point itself (distance 0) is counted.
+2019, §2; Naeem et al. 2020, §3): the (k+1)-th smallest distance when the point itself (distance 0) is counted;
+radii are clamped at 0.
 With masses (expected counts of a resample, see :func:`gendebias.evaluation._inputs.expected_counts`) the radius is
 the smallest ``r`` whose ball holds mass ``>= k + 1``, the point's own mass included: for integer masses that is the
 k-NN radius of the set in which point ``i`` appears ``mass_i`` times.

@@ -82,3 +82,12 @@ def test_subsets_larger_than_the_data_are_refused_with_the_size_that_fits():
     weights[:30] = 1.0
     with pytest.raises(InvalidArgumentError, match="subset_size=30 or fewer"):
         kernel_inception_distance(real, generated, weights=weights)
+
+
+def test_the_seed_decides_the_subsets():
+    real, generated = gaussians(200, 200, 3, shift=0.2, seed=6)
+    first = kernel_inception_distance(real, generated, subsets=3, subset_size=50, seed=7)
+    assert kernel_inception_distance(real, generated, subsets=3, subset_size=50, seed=7) == first
+    assert kernel_inception_distance(real, generated, subsets=3, subset_size=50, seed=8) != first
+    with pytest.raises(InvalidArgumentError, match="seed"):
+        kernel_inception_distance(real, generated, subsets=3, subset_size=50, seed=-1)
