@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-.PHONY: install lint test demo bench proto clean
+.PHONY: install lint test test-slow demo bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,13 @@ $(BUF):
 lint: install $(BUF)
 	cd proto && ../$(BUF) lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy gendebias geometry generators service clients jobs cli
+	$(BIN)/mypy gendebias geometry generators service clients jobs cli evaluation
 
 test: lint
 	$(BIN)/pytest
+
+test-slow: install
+	$(BIN)/pytest -m slow
 
 demo: install
 	$(BIN)/python -m gendebias.cli.demo

@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CONTRACTS = {
     "geometry": {"gendebias.generators", "gendebias.service", "gendebias.clients", "gendebias.jobs",
-                 "gendebias.cli", "grpc", "google.protobuf", "os", "pathlib", "logging.config", "io"},
-    "generators": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli", "grpc",
-                   "google.protobuf"},
-    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli"},
+                 "gendebias.cli", "gendebias.evaluation", "grpc", "google.protobuf", "os", "pathlib",
+                 "logging.config", "io"},
+    "generators": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli",
+                   "gendebias.evaluation", "grpc", "google.protobuf"},
+    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli",
+                "gendebias.evaluation"},
     "service": {"gendebias.clients", "gendebias.cli", "gendebias.jobs"},
     "jobs": {"gendebias.service", "gendebias.clients", "gendebias.cli", "grpc", "google.protobuf"},
+    "evaluation": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli", "grpc",
+                   "google.protobuf"},
 }
 
 
