@@ -192,18 +192,19 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         task = asyncio.ensure_future(self.engine.run_sampler(
             run.sample, n, rho=rho, target=target, sampler=sampler, seed=seed, max_evaluations=budget,
             stop_at=stop_at, settings=settings, progress=report))
+        waiter: asyncio.Future[Progress] | None = None
         try:
             while not task.done():
                 waiter = asyncio.ensure_future(progress.get())
                 await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
                 if waiter.done():
                     yield pb.ResampleResponse(progress=_progress_message(waiter.result(), arrived))
-                else:
-                    waiter.cancel()
             result = task.result()
         finally:
             run.stop()
             task.cancel()
+            if waiter is not None:
+                waiter.cancel()
         async for response in self._resampled(request, generator, result, n):
             yield response
 
