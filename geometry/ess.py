@@ -82,7 +82,9 @@ def multichain_ess(traces: Tensor) -> float:
 
     For each statistic: ``rho_t = 1 - (W - mean_c autocov_c(t)) / var_plus`` with ``W`` the mean within-chain
     variance and ``var_plus = (T - 1)/T W + B/T``; ``tau = -1 + 2 sum`` of Geyer's initial positive pair sums;
-    ``ESS_f = T C / tau``. Combined over statistics as variance ratios, capped at ``T C``.
+    ``ESS_f = T C / tau``. Combined over statistics as variance ratios, capped at ``T C``. Chains shorter than
+    their autocorrelation time cannot show it, so the ESS is also capped by the chains taken as independent
+    replicates, ``C var_plus / B`` (the variance of the chain means), combined the same way.
     """
     length, chains, _ = traces.shape
     total = length * chains
@@ -108,4 +110,8 @@ def multichain_ess(traces: Tensor) -> float:
                 break
             tau += 2 * pair
         taus.append(max(tau, 1.0 / math.log10(max(total, 10))))
-    return min(float(total), total / (sum(taus) / len(taus)))
+    ess = min(float(total), total / (sum(taus) / len(taus)))
+    if chains > 1:  # the chains as independent replicates: honest where they are too short to show their tau
+        replicated = chains * var_plus[usable] / between[usable].clamp_min(1e-300)
+        ess = min(ess, float(replicated.numel() / (1.0 / replicated).sum()))
+    return ess

@@ -1,8 +1,9 @@
 """Independent Metropolis–Hastings chains on the debiasing target, for a stream of samples.
 
-``chains`` chains start from the base (prior, or uniform on the region). During ``burn_in`` sweeps they adapt the
-step size and the gpCN reference Gaussian, fitted to the ensemble of chain states
-(:mod:`gendebias.geometry.kernels`); after it both are frozen, so the kept states come from one fixed MH kernel.
+``chains`` chains start from the base (prior, or uniform on the region) and move with gpCN steps, each half of the
+chains around a Gaussian fitted to the other half's current states (:func:`~gendebias.geometry.kernels.ensemble_sweep`:
+a reference fitted to the chains it moves would bias them, and one shared by all would correlate them). The step
+size adapts during ``burn_in`` sweeps only, so the kept states come from one fixed rule.
 Every ``thin``-th state is kept. The effective sample size is the multi-chain autocorrelation estimate over the
 latent coordinates and the log-volume (:func:`gendebias.geometry.ess.multichain_ess`).
 """
@@ -21,10 +22,8 @@ from gendebias.geometry.kernels import (
     Particles,
     TemperedTarget,
     adapted_step,
-    fitted_reference,
+    ensemble_sweep,
     initial_step,
-    metropolis_sweep,
-    prior_reference,
 )
 from gendebias.geometry.progress import Progress
 
@@ -57,16 +56,14 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
     latents = target.generator.sample_latents(chains, seed=seed)
     state = Particles(latents, target.log_volumes(latents), target.log_base(latents))
     step, stopped = initial_step(target, latents), "done"
-    reference = prior_reference(latents[0].numel()) if target.gaussian_prior else fitted_reference(latents)
+    halves = torch.arange(chains) % 2 == 0
     warmup: list[float] = []
-    for sweep in range(settings.burn_in):
+    for _ in range(settings.burn_in):
         if (stopped := target.affordable(chains) or "done") != "done":
             break
-        state, accepted = metropolis_sweep(target, state, 1.0, step, reference, random)
+        state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
         warmup.append(float(accepted.double().mean()))
         step = adapted_step(step, warmup[-1])
-        if sweep >= settings.burn_in // 4:  # let the chains leave the base before fitting to them
-            reference = fitted_reference(state.latents)
     kept: list[Particles] = []
     rates: list[float] = []
     per_chain = math.ceil(n / chains)
@@ -74,7 +71,7 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
         for _ in range(settings.thin):
             if (stopped := target.affordable(chains) or "done") != "done":
                 break
-            state, accepted = metropolis_sweep(target, state, 1.0, step, reference, random)
+            state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
             rates.append(float(accepted.double().mean()))
         if stopped == "done":
             kept.append(state)
