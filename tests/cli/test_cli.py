@@ -99,8 +99,8 @@ def test_reweight_local_and_remote_agree(invoke, tmp_path, target):
 
 
 def test_resample_local_writes_latents_and_a_png_grid(invoke, tmp_path):
-    result = invoke("resample", "digits-gan", "--local", "--n", "50", "--seed", "1", "--out", "a.npy",
-                       "--grid", "g.png")
+    result = invoke("resample", "digits-gan", "--local", "--n", "50", "--seed", "1", "--sampler", "sir",
+                    "--out", "a.npy", "--grid", "g.png")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "a.npy").shape == (50, 16)
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
@@ -117,7 +117,8 @@ def test_resample_against_a_server_is_reproducible_by_seed(invoke, tmp_path, tar
 
 
 def test_resample_grid_through_a_server(invoke, tmp_path, target):
-    result = invoke("resample", "digits-gan", "--n", "8", "--seed", "0", "--grid", "g.png", "--target", target)
+    result = invoke("resample", "digits-gan", "--n", "8", "--seed", "0", "--sampler", "sir", "--grid", "g.png",
+                    "--target", target)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
 

@@ -129,8 +129,8 @@ def test_a_different_job_in_the_same_folder_is_refused_and_nothing_is_overwritte
 def test_resample_job_is_multinomial_resampling_of_the_whole_pool(tmp_path):
     """Two-stage draws (shard by mass, then within the shard) against single-process geometry.resample."""
     proposals, n = 20_000, 20_000
-    summary = run_resample("ramp", tmp_path / "job", proposals_count=proposals, n=n, seed=3, shard_size=3000,
-                           progress=False)
+    summary = run_resample("ramp", tmp_path / "job", proposals_count=proposals, n=n, seed=3, sampler="sir",
+                           shard_size=3000, progress=False)
     drawn = pq.read_table(tmp_path / "job" / "resampled.parquet")
     ids = drawn.column("latent_id").to_numpy()
     ramp = load_generator("ramp")
@@ -160,11 +160,11 @@ def test_smc_job_combines_populations_by_their_normalising_constants(tmp_path):
 def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "0")  # the shared machine may pass Ray's 95% memory line
-    run_resample("digits-gan", tmp_path / "local", proposals_count=1500, n=300, seed=2, shard_size=500,
+    run_resample("digits-gan", tmp_path / "local", proposals_count=1500, n=300, seed=2, sampler="sir", shard_size=500,
                  progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        run_resample("digits-gan", tmp_path / "ray", proposals_count=1500, n=300, seed=2, shard_size=500,
+        run_resample("digits-gan", tmp_path / "ray", proposals_count=1500, n=300, seed=2, sampler="sir", shard_size=500,
                      engine="ray", progress=False)
     finally:
         ray.shutdown()
@@ -192,7 +192,7 @@ def test_the_cli_runs_a_batch_job(tmp_path, latents_file):
 def test_outputs_are_readable_like_any_written_file(tmp_path):
     import stat
 
-    run_resample("ramp", tmp_path / "job", proposals_count=100, n=10, shard_size=50, progress=False)
+    run_resample("ramp", tmp_path / "job", proposals_count=100, n=10, shard_size=50, progress=False, sampler="sir")
     mode = stat.S_IMODE((tmp_path / "job" / "summary.json").stat().st_mode)
     assert mode == 0o666 & ~_umask()
 
