@@ -176,7 +176,7 @@ def test_resample_job_is_multinomial_resampling_of_the_whole_pool(tmp_path, stee
 
     spec, rate = steep
     proposals, n, shard_size, rho = 2000, 20_000, 100, 1.0
-    summary = run_resample(spec, tmp_path / "job", proposals_count=proposals, n=n, rho=rho, seed=3,
+    summary = run_resample(spec, tmp_path / "job", proposals_count=proposals, n=n, rho=rho, seed=3, sampler="sir",
                            shard_size=shard_size, progress=False)
     generator = load_generator(spec)
     shards = proposals // shard_size

@@ -78,7 +78,7 @@ def test_deadline_stops_the_request_and_the_server_stays_healthy(served, stub):
     list(stub.ComputeLogVolumes(iter([volumes_request("digits-gan", np.zeros((batch, 16), np.float32))])))
     quiet = max(1.0, 3 * (time.monotonic() - started))  # three batch-times without a new batch: the work stopped
     start = computed()
-    request = pb.ResampleRequest(generator_id="digits-gan", n=1000, proposals=20_000, seed=0)
+    request = pb.ResampleRequest(generator_id="digits-gan", n=1000, proposals=20_000, seed=0, sampler=pb.SAMPLER_SIR)
     with pytest.raises(grpc.RpcError) as caught:
         list(stub.Resample(request, timeout=0.05))
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
