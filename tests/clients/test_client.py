@@ -106,10 +106,17 @@ def test_reweight_returns_normalised_weights_and_the_in_process_ess(client):
 
 
 def test_reweight_with_a_log_proposal_and_the_uniform_target(client):
-    latents = np.random.default_rng(3).uniform(-1.0, 1.0, (100, 2))
-    result = client.reweight("ramp", latents, target="uniform", log_proposal=np.full(100, -math.log(4.0)))
-    assert abs(float(np.logaddexp.reduce(result.log_weights))) < 1e-12
-    assert 1.0 <= result.ess <= 100.0
+    """Latents from a Gaussian truncated to the box: ``log_w = log_volume - log q``, against the ramp's closed form."""
+    raw = np.random.default_rng(3).normal(0.0, 0.5, (400, 2))
+    latents = raw[(np.abs(raw) <= 1).all(axis=1)][:100]
+    log_proposal = -(latents**2).sum(axis=1) / (2 * 0.5**2)
+    result = client.reweight("ramp", latents, target="uniform", log_proposal=log_proposal)
+    exact_volumes = np.where(latents[:, 0] > 0, 0.5 * math.log(10.0), 0.0)
+    expected = exact_volumes - log_proposal
+    expected -= np.logaddexp.reduce(expected)
+    np.testing.assert_allclose(result.log_volumes, exact_volumes, atol=1e-12)
+    np.testing.assert_allclose(result.log_weights, expected, atol=1e-9)
+    assert result.ess == pytest.approx(1 / float(np.exp(2 * expected).sum()), rel=1e-9)
 
 
 def test_resample_is_reproducible_by_seed(client):
