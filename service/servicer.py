@@ -22,7 +22,7 @@ import grpc
 import torch
 from torch import Tensor
 
-from gendebias.errors import GendebiasError, InvalidArgumentError, UnknownGeneratorError
+from gendebias.errors import GendebiasError, InvalidArgumentError, LimitExceededError, UnknownGeneratorError
 from gendebias.generators import Generator
 from gendebias.geometry import (
     MCMCSettings,
@@ -250,10 +250,14 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         return math.ceil(n * oversampling)
 
     def _latents(self, message: tensor_pb2.Tensor, generator: Generator, seen: int) -> Tensor:
-        latents = decoding.latents_from(message, generator, max_elements=self.config.max_latents
-                                        * generator.latent_dim)
-        decoding.count_within(seen + latents.shape[0], self.config.max_latents, field="latents", minimum=0)
-        return latents
+        """One message's latents, refused from its declared shape (before anything is allocated) when the stream's
+        total would pass ``max_latents``."""
+        remaining = max(self.config.max_latents - seen, 0)
+        try:
+            return decoding.latents_from(message, generator, max_elements=remaining * generator.latent_dim)
+        except LimitExceededError:
+            raise LimitExceededError(f"latents: the stream carries more than this server's limit of "
+                                     f"{self.config.max_latents} latents ({seen} so far)", field="latents") from None
 
     def _generator(self, generator_id: str, label: int | None) -> Generator:
         if generator_id not in self.generators:

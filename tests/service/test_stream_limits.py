@@ -48,10 +48,6 @@ def test_a_stream_over_max_latents_is_refused_before_the_excess_is_computed(limi
     assert computed(running) - start == before_the_excess
 
 
-@pytest.mark.xfail(strict=True, reason="the servicer decodes a message (a copy of its latents as a tensor) before "
-                                       "checking the stream's running total against max_latents, so the message "
-                                       "that crosses the limit is allocated; checking its declared shape against "
-                                       "the remaining budget first would refuse it without allocating")
 @pytest.mark.parametrize("kind", ["ComputeLogVolumes", "Reweight"])
 def test_a_stream_over_max_latents_is_refused_before_the_excess_is_allocated(limited, monkeypatch, kind):
     stub, _ = limited
