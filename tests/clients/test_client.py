@@ -229,3 +229,14 @@ def test_smc_and_mcmc_samplers_through_the_sdk(client):
     mcmc = client.resample("tent", 100, sampler="mcmc", target="uniform", seed=3, particles=10, max_evaluations=300)
     assert mcmc.sampler == "mcmc" and mcmc.stopped == "max_evaluations" and mcmc.evaluations <= 300
     assert 0 < mcmc.diagnostics["acceptance_rates"][0] < 1
+
+
+def test_progress_is_streamed_and_a_budget_stop_warns(client):
+    seen = []
+    result = client.resample("tent", 300, target="uniform", sampler="smc", seed=3, progress=seen.append)
+    assert [p.beta for p in seen] == result.diagnostics["schedule"] and seen[-1].beta == 1.0
+    assert [p.step for p in seen] == list(range(1, len(seen) + 1)) and seen[-1].evaluations == result.evaluations
+    assert all(p.sampler == "smc" and p.seconds >= 0 for p in seen)
+    with pytest.warns(UserWarning, match="stopped by max_evaluations at beta"):
+        stopped = client.resample("digits-gan", 200, sampler="smc", seed=0, rho=3.0, max_evaluations=600)
+    assert stopped.stopped == "max_evaluations" and 0 <= stopped.beta < 1 and stopped.warnings

@@ -236,3 +236,14 @@ def test_mcmc_through_the_service_stops_at_its_budget(stub):
                                  max_evaluations=500, particles=10)
     summary = list(stub.Resample(request))[-1].summary
     assert summary.stopped == "max_evaluations" and summary.evaluations <= 500 and summary.n < 200
+
+
+def test_default_resample_of_digits_gan_is_diverse_and_says_what_it_chose(stub):
+    responses = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, seed=0)))
+    summary = responses[-1].summary
+    latents = np.concatenate([from_tensor(r.chunk.latents, field="x") for r in responses[:-1]])
+    assert latents.shape == (200, 16) and summary.n == 200
+    assert summary.distinct >= 0.9 * 200 and np.unique(latents, axis=0).shape[0] == summary.distinct
+    assert summary.sampler == pb.SAMPLER_SMC and summary.choice.startswith("smc: pilot of 200")
+    assert summary.ess >= 0.5 * 200 and summary.beta == 1.0 and summary.stopped == "done"
+    assert not summary.warnings
