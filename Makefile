@@ -1,11 +1,15 @@
-# Two commands from a fresh clone: `make test` and `make demo` (DESIGN.md §5).
+# Two commands from a fresh clone: `make test` and `make demo` (docs/design.md#running-it).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
+<<<<<<< HEAD
 .PHONY: install third-party lint test demo bench proto clean
+=======
+.PHONY: install lint test test-slow demo bench proto clean
+>>>>>>> main
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +38,13 @@ $(BUF):
 lint: install $(BUF)
 	cd proto && ../$(BUF) lint
 	$(BIN)/ruff check .
-	$(BIN)/mypy gendebias geometry generators service clients jobs cli
+	$(BIN)/mypy gendebias geometry generators service clients jobs cli evaluation
 
 test: lint third-party
 	$(BIN)/pytest
+
+test-slow: install
+	$(BIN)/pytest -m slow
 
 demo: install
 	$(BIN)/python -m gendebias.cli.demo

@@ -1,4 +1,4 @@
-"""Speed and accuracy of the Jacobian engine (issue 5): ``python benchmarks/jacobian.py --suite cpu|gpu|smoke
+"""Speed and accuracy of the Jacobian engine: ``python benchmarks/jacobian.py --suite cpu|gpu|smoke
 [--budget-gb X] [--out FILE]``, one JSON object per line on stdout (and in ``FILE``).
 
 For each generator (:mod:`benchmarks.models`, the digits zoo) the rows are measured in one process:

@@ -1,7 +1,8 @@
 """``gendebias batch volumes|resample``: the batch jobs of :mod:`gendebias.jobs` from the shell.
 
 Re-running the same command resumes: finished shards are skipped, and the result is byte-identical to an
-uninterrupted run. The final summary is printed as JSON; progress goes to stderr.
+uninterrupted run. The final summary is printed as JSON; progress goes to stderr. :mod:`gendebias.jobs` is imported
+only when a command runs, so the rest of the CLI works without the ``jobs`` extra.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import typer
 
 from gendebias.cli.common import print_json, reports_errors
 from gendebias.errors import InvalidArgumentError
-from gendebias.jobs import run_resample, run_volumes
 
 batch = typer.Typer(name="batch", no_args_is_help=True, help="Sharded, resumable jobs over millions of latents.")
 
@@ -40,6 +40,8 @@ def volumes(generator: Generator, latents: Annotated[Path, typer.Option(
             tile_codes: Annotated[bool, typer.Option("--tile-codes", help="Also store tile codes.")] = False,
             device: Device = "auto", quiet: Quiet = False) -> None:
     """Log-volumes of every latent of a file, as Parquet shards with a manifest."""
+    from gendebias.jobs import run_volumes
+
     print_json(run_volumes(generator, latents, out, shard_size=shard_size, engine=engine, top_k=top_k,
                            tile_codes=tile_codes, chunk_size=chunk_size, workers=workers, ray_address=ray_address,
                            progress=not quiet, device=device))
@@ -52,12 +54,15 @@ def resample(generator: Generator, out: Out,
              n: Annotated[float, typer.Option("--n", help="Debiased latents to draw.")],
              rho: Annotated[float, typer.Option("--rho", help="Exponent of the volume (1 = MaGNET).")] = 1.0,
              seed: Annotated[int, typer.Option("--seed", help="Seed of proposals and draws.")] = 0,
-             sampler: Annotated[str, typer.Option("--sampler", help="sir (one pool) or smc (a population per "
-                                                                     "shard, weighted by its normaliser).")] = "sir",
+             sampler: Annotated[str, typer.Option("--sampler", help="auto (a pilot picks), sir (one pool) or smc "
+                                                                     "(a population per shard, weighted by its "
+                                                                     "normaliser).")] = "auto",
              shard_size: ShardSize = 65_536, engine: Engine = "local", ray_address: RayAddress = None,
              workers: Workers = None, chunk_size: ChunkSize = 64, device: Device = "auto",
              quiet: Quiet = False) -> None:
     """Draw n debiased latents from seeded prior proposals; writes resampled.parquet and summary.json."""
+    from gendebias.jobs import run_resample
+
     print_json(run_resample(generator, out, proposals_count=_count(proposals, "proposals"), n=_count(n, "n"),
                             rho=rho, seed=seed, sampler=sampler, shard_size=shard_size, engine=engine,
                             chunk_size=chunk_size, workers=workers, ray_address=ray_address, progress=not quiet,

@@ -1,8 +1,9 @@
 """``make demo``: serve the built-in zoo, debias ``digits-gan`` through the SDK, and show what changed.
 
 Starts a real gRPC server on a free local port, asks it through :class:`gendebias.clients.Client` for naive samples
-(``rho = 0``) and debiased samples (``rho = 1``, target ``tilted``: the published MaGNET computation) from the same
-seeded pool of prior latents, labels both with the zoo's digit classifier, prints the class histograms with the
+(``rho = 0``) and debiased samples (``rho = 1``, target ``tilted``: the published MaGNET target, drawn by the default
+``auto`` sampler, which measures a pilot and picks SIR or tempered SMC so that the sample does not collapse), labels
+both with the zoo's digit classifier, prints the class histograms with the
 effective sample size of the reweighting, writes ``demo/before_after.png`` (naive left, debiased right) and stops
 the server. The ramp toy, whose answer is known in closed form, runs first as a check of the maths.
 """
@@ -51,8 +52,7 @@ def side_by_side(left: torch.Tensor, right: torch.Tensor, columns: int = 8) -> t
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--generator", default="digits-gan", help="built-in generator id")
-    parser.add_argument("--pool", type=int, default=20_000, help="prior latents drawn and weighted by the server")
-    parser.add_argument("--n", type=int, default=5_000, help="debiased latents resampled from the pool")
+    parser.add_argument("--n", type=int, default=1_000, help="naive and debiased latents to draw")
     parser.add_argument("--rho", type=float, default=1.0, help="exponent of the volume (1 = MaGNET)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the pool and the resampling")
     parser.add_argument("--out", type=Path, default=Path("demo"), help="folder for before_after.png")
@@ -64,18 +64,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"server          {target} (built-in zoo), health {client.health()}")
         info = client.get_generator(args.generator)
         naive = client.resample(args.generator, args.n, rho=0.0, proposals=args.n, scheme="without_replacement",
-                                seed=args.seed, return_outputs=True)
-        debiased = client.resample(args.generator, args.n, rho=args.rho, proposals=args.pool, seed=args.seed,
-                                   return_outputs=True)
+                                sampler="sir", seed=args.seed, return_outputs=True)
+        debiased = client.resample(args.generator, args.n, rho=args.rho, seed=args.seed, return_outputs=True)
     print("server          stopped")
     before, after = torch.from_numpy(naive.outputs), torch.from_numpy(debiased.outputs)
     print(f"generator       {info.generator_id}: latents {info.latent_shape} -> outputs {info.output_shape}, "
           f"piecewise affine {info.piecewise_affine}")
-    print(f"weights         rho {args.rho}, ESS {debiased.ess:,.0f} of {debiased.proposals:,} proposals, "
-          f"max weight {debiased.max_weight:.2e}, distinct resampled {debiased.distinct:,} of {args.n:,}")
-    if debiased.ess < 0.01 * debiased.proposals:
-        print("warning         ESS is under 1% of the pool: the debiased sample rests on a few latents "
-              "(pool resampling degenerates on real generators; try a smaller --rho)")
+    print(f"sampler         {debiased.choice}")
+    print(f"debiased        rho {args.rho}, ESS {debiased.ess:,.0f} of {args.n:,} latents, distinct "
+          f"{debiased.distinct:,}, {debiased.evaluations:,} log-volume evaluations ({debiased.sampler})")
+    for message in debiased.warnings:
+        print(f"warning         {message}")
     print(f"{'digit':<16}" + " ".join(f"{digit:>5}" for digit in range(10)))
     print(histogram_line("naive", class_histogram(before, classifier)))
     print(histogram_line(f"debiased rho={args.rho:g}", class_histogram(after, classifier)))

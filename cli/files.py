@@ -3,7 +3,8 @@
 Input latents are the array of a ``.npy`` file, or the tensor named ``latents`` of a ``.safetensors`` file. Output
 writes the command's main array to a ``.npy`` file, or all its named arrays to a ``.safetensors`` file. Every
 failure (missing file, unreadable content, unknown suffix) is an ``InvalidArgumentError`` whose message names the
-file and says what to do.
+file and says what to do. ``.npy`` needs numpy only; ``safetensors`` (the ``library`` extra) is imported only for a
+``.safetensors`` file.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
 
 from gendebias.errors import InvalidArgumentError
 
@@ -33,9 +32,15 @@ def read_latents(path: Path) -> np.ndarray:
     check_suffix(path)
     if not path.is_file():
         raise InvalidArgumentError(f"no such file: {path}")
-    try:
-        if path.suffix == ".npy":
+    if path.suffix == ".npy":
+        try:
             return np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise InvalidArgumentError(f"cannot read {path}: {error}") from None
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
         tensors = load_file(path)
     except (OSError, ValueError, SafetensorError) as error:
         raise InvalidArgumentError(f"cannot read {path}: {error}") from None
@@ -48,11 +53,17 @@ def read_latents(path: Path) -> np.ndarray:
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray | None], *, main: str) -> None:
     """Write ``arrays[main]`` to a ``.npy`` file, or every array that is not None to a ``.safetensors`` file."""
     check_suffix(path)
-    try:
-        if path.suffix == ".npy":
+    if path.suffix == ".npy":
+        try:
             np.save(path, np.asarray(arrays[main]))
-        else:
-            save_file({name: np.ascontiguousarray(array) for name, array in arrays.items() if array is not None},
-                      str(path))
+        except OSError as error:
+            raise InvalidArgumentError(f"cannot write {path}: {error}") from None
+        return
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
+    try:
+        save_file({name: np.ascontiguousarray(array) for name, array in arrays.items() if array is not None},
+                  str(path))
     except (OSError, SafetensorError) as error:
         raise InvalidArgumentError(f"cannot write {path}: {error}") from None

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 import gendebias.geometry as geometry
-from gendebias.clients import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.clients import GeneratorInfo, LogVolumes, Resampled, ResampleProgress, Reweighted
 from gendebias.generators import Generator, builtin_registry, load_generator
 
 
@@ -48,37 +51,53 @@ class LocalBackend:
                           ess=geometry.effective_sample_size(weights), max_weight=geometry.max_weight(weights))
 
     def resample(self, generator_id: str, n: int, *, rho: float = 1.0, proposals: int | None = None,
-                 scheme: str = "multinomial", sampler: str = "sir", seed: int | None = None,
-                 return_outputs: bool = False) -> Resampled:
+                 scheme: str = "multinomial", sampler: str = "auto", seed: int | None = None,
+                 return_outputs: bool = False, max_evaluations: int | None = None,
+                 progress: Callable[[ResampleProgress], None] | None = None) -> Resampled:
         """:func:`gendebias.geometry.sample` in process (SIR pool: ``proposals``, default ``10 n``)."""
         generator = load_generator(generator_id)
         seed = secrets.randbits(63) if seed is None else seed
-        result = geometry.sample(generator, n, rho=rho, sampler=sampler, seed=seed, proposals=proposals,
-                                 scheme=scheme)
+        settings = geometry.SIRSettings(proposals=proposals, scheme=scheme) if sampler in ("sir", "auto") else None
+        started = time.monotonic()
+
+        def report(step: geometry.Progress) -> None:
+            if progress is not None:
+                progress(ResampleProgress(step.sampler, step.beta, step.evaluations, step.step,
+                                          time.monotonic() - started))
+
+        result = geometry.sample(generator, n, rho=rho, sampler=sampler, seed=seed, settings=settings,
+                                 max_evaluations=max_evaluations, progress=report)
         outputs = None
         if return_outputs:
             with torch.no_grad():
                 outputs = generator(result.latents).numpy()
-        trace = result.diagnostics
-        indices = trace.get("indices")
-        acceptance = trace.get("acceptance")
-        return Resampled(
-            latents=result.latents.numpy(),
-            log_weights=None if result.log_weights is None else result.log_weights.numpy(),
-            indices=None if indices is None else indices.numpy(), outputs=outputs, ess=result.ess,
-            max_weight=math.nan if result.max_weight is None else result.max_weight, distinct=result.distinct,
-            proposals=trace.get("proposals", trace.get("particles", trace.get("chains", 0))),
-            evaluations=result.evaluations, scheme=scheme, sampler=sampler, seed=seed,
-            acceptance_rate=trace.get("acceptance_rate", math.nan), stopped=trace["stopped"],
-            diagnostics={"schedule": trace.get("schedule", []), "ess_history": trace.get("ess_history", []),
-                         "acceptance_rates": acceptance if isinstance(acceptance, list) else
-                         ([] if acceptance is None else [acceptance]),
-                         "log_normalizer": trace.get("log_normalizer", math.nan),
-                         "autocorrelation_ess": trace.get("autocorrelation_ess", math.nan)},
-        )
+        return _resampled(result, outputs)
 
     def close(self) -> None:
         """Nothing to release (here for symmetry with ``Client``)."""
+
+
+def _resampled(result: geometry.SampleResult, outputs: np.ndarray | None) -> Resampled:
+    """The SDK's result type from the library's (what the server's summary would carry)."""
+    trace = result.trace
+    sir = trace if isinstance(trace, geometry.SIRTrace) else None
+    smc = trace if isinstance(trace, geometry.SMCTrace) else None
+    proposals = sir.proposals if sir else smc.particles if smc else getattr(trace, "chains", 0)
+    acceptance = smc.acceptance if smc else [] if sir else [getattr(trace, "acceptance", math.nan)]
+    drawn = Resampled(
+        latents=result.latents.numpy(), log_weights=None if result.log_weights is None else result.log_weights.numpy(),
+        indices=None if sir is None else sir.indices.numpy(), outputs=outputs, ess=result.ess,
+        max_weight=sir.max_weight if sir else math.nan, distinct=result.distinct, proposals=proposals,
+        evaluations=result.evaluations, scheme=sir.scheme if sir else "multinomial", sampler=result.sampler,
+        seed=result.seed, acceptance_rate=sir.acceptance_rate if sir else math.nan, stopped=result.stopped,
+        beta=result.beta, choice=result.choice, warnings=result.warnings,
+        pool_ess=sir.pool_ess if sir else math.nan,
+        diagnostics={"schedule": smc.schedule if smc else [], "ess_history": smc.step_ess if smc else [],
+                     "acceptance_rates": acceptance, "log_normalizer": smc.log_normalizer if smc else math.nan,
+                     "autocorrelation_ess": result.ess if result.sampler == "mcmc" else math.nan})
+    for message in result.warnings:
+        warnings.warn(f"Resample: {message}", UserWarning, stacklevel=3)
+    return drawn
 
 
 def generator_info(generator_id: str, generator: Generator) -> GeneratorInfo:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -30,6 +31,7 @@ import gendebias
 from gendebias.cli import files
 from gendebias.cli.batch import batch
 from gendebias.cli.common import print_json, reports_errors
+from gendebias.cli.progress import SamplerProgress
 from gendebias.clients import SAMPLERS, SCHEMES, TARGETS, Client, GeneratorInfo
 from gendebias.errors import GendebiasError, InvalidArgumentError
 
@@ -187,18 +189,24 @@ def resample_command(
     rho: Rho = 1.0,
     proposals: Annotated[int | None, typer.Option(help="Pool size drawn from the prior (default 10 n).")] = None,
     scheme: Annotated[str, typer.Option(help=f"Resampling scheme: {', '.join(SCHEMES)}.")] = "multinomial",
-    sampler: Annotated[str, typer.Option(help=f"Sampler: {', '.join(SAMPLERS)} (--local: sir).")] = "sir",
+    sampler: Annotated[str, typer.Option(help=f"Sampler: {', '.join(SAMPLERS)} (auto measures a pilot and picks "
+                                                "SIR or SMC).")] = "auto",
+    max_evaluations: Annotated[int | None, typer.Option(
+        help="Budget of log-volume evaluations; SMC/MCMC stop cleanly there and say what they reached.")] = None,
     seed: Annotated[int | None, typer.Option(help="Same seed, same latents (default: a fresh one, reported).")] = None,
     out: Out = None,
     grid: Annotated[Path | None, typer.Option(
         metavar="PNG", help=f"Write a PNG grid of the first {GRID_LIMIT} outputs (image generators).")] = None,
     target: Target = None, local: Local = False, token: Token = None, format: Format = OutputFormat.text,
 ) -> None:
-    """Draw n debiased latents: weight a seeded pool of prior proposals by their log-volumes and resample it."""
+    """Draw n debiased latents (auto: SIR on a pool where it stays diverse, else tempered SMC), with progress."""
     _check_out(out)
-    with _backend(target, local, token) as backend:
+    shown = SamplerProgress(enabled=format is OutputFormat.text)
+    with _backend(target, local, token) as backend, shown, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # shown below, with the summary
         result = backend.resample(generator_id, n, rho=rho, proposals=proposals, scheme=scheme, sampler=sampler,
-                                  seed=seed, return_outputs=grid is not None)
+                                  seed=seed, return_outputs=grid is not None, max_evaluations=max_evaluations,
+                                  progress=shown.update)
     if out is not None:
         files.write_arrays(out, {"latents": result.latents, "log_weights": result.log_weights,
                                  "indices": result.indices}, main="latents")
@@ -207,12 +215,29 @@ def resample_command(
     summary = {"generator_id": generator_id, **result.summary(), "latent_shape": list(result.latents.shape[1:]),
                "out": _path(out), "grid": _path(grid)}
     summary = {key: _number(value) if isinstance(value, float) else value for key, value in summary.items()}
-    _report(format, summary, [
-        f"resampled    {summary['n']} latents {tuple(result.latents.shape)} of {generator_id} from "
-        f"{result.proposals} proposals ({result.scheme}, {result.sampler}, seed {result.seed})",
-        f"ESS          {result.ess:,.1f} of {result.proposals}, max weight {result.max_weight:.3g}, "
-        f"distinct {result.distinct}",
-    ])
+    _report(format, summary, resample_lines(generator_id, result))
+    for message in result.warnings:
+        typer.secho(f"warning      {message}", fg=typer.colors.YELLOW, err=True)
+
+
+def resample_lines(generator_id: str, result: Any) -> list[str]:
+    """What each sampler did, in the words that fit it (no pool for SMC/MCMC, no SMC schedule for SIR)."""
+    count = result.latents.shape[0]
+    head = f"resampled    {count} latents {tuple(result.latents.shape)} of {generator_id} ({result.sampler}, seed " \
+           f"{result.seed})"
+    lines = [head, f"chose        {result.choice}"] if result.choice != "requested" else [head]
+    if result.sampler == "sir":
+        lines.append(f"pool         {result.proposals} proposals, {result.scheme}; pool ESS {result.pool_ess:,.1f}, "
+                     f"max weight {result.max_weight:.3g}")
+    elif result.sampler == "smc":
+        schedule = result.diagnostics.get("schedule", [])
+        lines.append(f"tempering    {len(schedule)} steps of {result.proposals} particles to beta "
+                     f"{result.beta:.3g}; log normaliser {result.diagnostics.get('log_normalizer', math.nan):.4g}")
+    else:
+        lines.append(f"chains       {result.proposals}, acceptance {result.diagnostics['acceptance_rates'][0]:.2f}")
+    lines.append(f"ESS          {result.ess:,.1f} of {count} returned, distinct {result.distinct}, "
+                 f"{result.evaluations:,} log-volume evaluations ({result.stopped})")
+    return lines
 
 
 @contextmanager

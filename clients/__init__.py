@@ -3,7 +3,7 @@
 from gendebias.clients._codec import SAMPLERS, SCHEMES, TARGETS
 from gendebias.clients.async_client import AsyncClient
 from gendebias.clients.client import Client
-from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, ResampleProgress, Reweighted
 
 __all__ = [
     "SAMPLERS",
@@ -13,6 +13,7 @@ __all__ = [
     "Client",
     "GeneratorInfo",
     "LogVolumes",
+    "ResampleProgress",
     "Resampled",
     "Reweighted",
 ]

@@ -13,13 +13,14 @@ vaguely (a misspelt scheme, a single latent without its batch axis); the server 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, ResampleProgress, Reweighted
 from gendebias.errors import GendebiasError, InternalError, InvalidArgumentError, InvalidLatentsError
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import tensor_pb2
@@ -39,7 +40,7 @@ SAMPLER_CODES = _choices(pb.Sampler, "SAMPLER_")
 METHOD_CODES = _choices(pb.Method, "METHOD_")
 PRECISION_CODES = _choices(pb.Precision, "PRECISION_")
 TARGETS = tuple(TARGET_CODES)
-"""``("tilted", "uniform")``: where the target density is defined (DESIGN.md §1)."""
+"""``("tilted", "uniform")``: where the target density is defined (docs/design.md#targets-and-rho)."""
 SCHEMES = tuple(SCHEME_CODES)
 """``("multinomial", "systematic", "without_replacement", "rejection")``: how indices are drawn from the pool."""
 SAMPLERS = tuple(SAMPLER_CODES)
@@ -113,12 +114,12 @@ def reweight_requests(generator_id: str, latents: Any, *, rho: float, target: st
 def resample_request(generator_id: str, n: int, *, rho: float, target: str, proposals: int | None,
                      oversampling: float | None, scheme: str, sampler: str, seed: int | None, label: int | None,
                      top_k: int | None, return_outputs: bool, max_evaluations: int | None = None,
-                     particles: int | None = None) -> pb.ResampleRequest:
+                     particles: int | None = None, stream_progress: bool = False) -> pb.ResampleRequest:
     request = pb.ResampleRequest(generator_id=_generator_id(generator_id), n=_integer("n", n), rho=_real("rho", rho),
                                  target=_choice("target", target, TARGET_CODES),
                                  scheme=_choice("scheme", scheme, SCHEME_CODES),
                                  sampler=_choice("sampler", sampler, SAMPLER_CODES), top_k=_top_k(top_k),
-                                 return_outputs=bool(return_outputs))
+                                 return_outputs=bool(return_outputs), stream_progress=stream_progress)
     if proposals is not None:
         request.proposals = _positive("proposals", proposals, meaning="proposals=None lets the server pick")
     if oversampling is not None:
@@ -260,12 +261,18 @@ class ReweightAssembler:
 class ResampleAssembler:
     """Rebuilds a :class:`Resampled` from a ``Resample`` response stream (chunks, then one summary)."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Callable[[ResampleProgress], None] | None = None) -> None:
         self.chunks = _Chunks()
         self.summary: pb.ResampleSummary | None = None
+        self.progress = progress
 
     def add(self, response: pb.ResampleResponse) -> None:
-        if response.WhichOneof("result") == "summary":
+        if response.WhichOneof("result") == "progress":
+            if self.progress is not None:
+                message = response.progress
+                self.progress(ResampleProgress(_name(message.sampler, SAMPLER_CODES, "auto"), message.beta,
+                                               message.evaluations, message.step, message.seconds))
+        elif response.WhichOneof("result") == "summary":
             self.summary = response.summary
         elif response.WhichOneof("result") == "chunk":
             chunk = response.chunk
@@ -279,20 +286,24 @@ class ResampleAssembler:
             raise InternalError("the server's Resample stream ended without its summary")
         self.chunks.expected = summary.n
         self.chunks.check_count()
-        sir = summary.sampler in (pb.SAMPLER_SIR, pb.SAMPLER_UNSPECIFIED)
-        return Resampled(
+        sir = summary.sampler == pb.SAMPLER_SIR
+        result = Resampled(
             latents=self.chunks.array("latents"),
             log_weights=self.chunks.array("log_weights") if sir else None,
             indices=self.chunks.array("indices", dtype="<i8") if sir else None, outputs=self.chunks.optional("outputs"),
             ess=summary.ess, max_weight=summary.max_weight, distinct=summary.distinct, proposals=summary.proposals,
             evaluations=summary.evaluations, scheme=_name(summary.scheme, SCHEME_CODES, "multinomial"),
-            sampler=_name(summary.sampler, SAMPLER_CODES, "sir"), seed=summary.seed,
+            sampler=_name(summary.sampler, SAMPLER_CODES, "auto"), seed=summary.seed,
             acceptance_rate=summary.acceptance_rate, stopped=summary.stopped or "done",
+            beta=summary.beta, choice=summary.choice, warnings=tuple(summary.warnings), pool_ess=summary.pool_ess,
             diagnostics={"schedule": list(summary.schedule), "ess_history": list(summary.ess_history),
                          "acceptance_rates": list(summary.acceptance_rates),
                          "log_normalizer": summary.log_normalizer,
                          "autocorrelation_ess": summary.autocorrelation_ess},
         )
+        for message in result.warnings:
+            warnings.warn(f"Resample: {message}", UserWarning, stacklevel=4)
+        return result
 
 
 # --- helpers --------------------------------------------------------------------------------------------------

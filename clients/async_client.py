@@ -10,6 +10,7 @@ the same way, and the same retry policy applies (``UNAVAILABLE`` only; every RPC
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +18,7 @@ import grpc
 
 from gendebias.clients import _channel, _codec
 from gendebias.clients._errors import translated_errors
-from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, ResampleProgress, Reweighted
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 
@@ -80,16 +81,18 @@ class AsyncClient:
 
     async def resample(self, generator_id: str, n: int, *, rho: float = 1.0, target: str = "tilted",
                        proposals: int | None = None, oversampling: float | None = None,
-                       scheme: str = "multinomial", sampler: str = "sir", seed: int | None = None,
+                       scheme: str = "multinomial", sampler: str = "auto", seed: int | None = None,
                        label: int | None = None, top_k: int | None = None,
                        return_outputs: bool = False, max_evaluations: int | None = None,
-                       particles: int | None = None) -> Resampled:
+                       particles: int | None = None,
+                       progress: Callable[[ResampleProgress], None] | None = None) -> Resampled:
         """``n`` debiased latents; see :meth:`gendebias.clients.Client.resample`."""
         request = _codec.resample_request(generator_id, n, rho=rho, target=target, proposals=proposals,
                                           oversampling=oversampling, scheme=scheme, sampler=sampler, seed=seed,
                                           label=label, top_k=top_k, return_outputs=return_outputs,
-                                          max_evaluations=max_evaluations, particles=particles)
-        assembler = _codec.ResampleAssembler()
+                                          max_evaluations=max_evaluations, particles=particles,
+                                          stream_progress=progress is not None)
+        assembler = _codec.ResampleAssembler(progress)
         with translated_errors(self.target):
             async for response in self._stub.Resample(request, **self._options()):
                 assembler.add(response)

@@ -12,6 +12,7 @@ arrays are streamed in chunks of about 1 MiB and the streamed answers reassemble
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -19,7 +20,7 @@ import grpc
 
 from gendebias.clients import _channel, _codec
 from gendebias.clients._errors import translated_errors
-from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, Reweighted
+from gendebias.clients.results import GeneratorInfo, LogVolumes, Resampled, ResampleProgress, Reweighted
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 
@@ -100,14 +101,19 @@ class Client:
 
     def resample(self, generator_id: str, n: int, *, rho: float = 1.0, target: str = "tilted",
                  proposals: int | None = None, oversampling: float | None = None, scheme: str = "multinomial",
-                 sampler: str = "sir", seed: int | None = None, label: int | None = None, top_k: int | None = None,
+                 sampler: str = "auto", seed: int | None = None, label: int | None = None, top_k: int | None = None,
                  return_outputs: bool = False, max_evaluations: int | None = None,
-                 particles: int | None = None) -> Resampled:
+                 particles: int | None = None,
+                 progress: Callable[[ResampleProgress], None] | None = None) -> Resampled:
         """``n`` debiased latents: the server weights a seeded pool of prior proposals and resamples it.
 
         ``proposals`` is the pool size (default ``ceil(n * oversampling)``, oversampling 10); ``scheme`` is
         ``"multinomial"``, ``"systematic"``, ``"without_replacement"`` or ``"rejection"``; ``sampler`` is
-        ``"sir"``, ``"smc"`` or ``"mcmc"``. Same ``seed``, same latents. ``return_outputs`` also returns the
+        ``"auto"`` (the server measures a pilot and runs SIR or SMC, and says why in ``choice``), ``"sir"``,
+        ``"smc"`` or ``"mcmc"``. Same ``seed``, same latents. ``progress`` is called with each
+        :class:`ResampleProgress` the server streams while it works (tempering level, evaluations, seconds). A result
+        with ``warnings`` (stopped by a budget before the target, collapsed, few distinct latents) also raises a
+        :class:`UserWarning` with them. ``return_outputs`` also returns the
         generator's outputs for the drawn latents. SMC/MCMC only: ``max_evaluations`` caps the log-volume
         evaluations (the result's ``stopped`` says if it hit the cap) and ``particles`` sets the SMC population or
         the number of MCMC chains.
@@ -115,8 +121,9 @@ class Client:
         request = _codec.resample_request(generator_id, n, rho=rho, target=target, proposals=proposals,
                                           oversampling=oversampling, scheme=scheme, sampler=sampler, seed=seed,
                                           label=label, top_k=top_k, return_outputs=return_outputs,
-                                          max_evaluations=max_evaluations, particles=particles)
-        assembler = _codec.ResampleAssembler()
+                                          max_evaluations=max_evaluations, particles=particles,
+                                          stream_progress=progress is not None)
+        assembler = _codec.ResampleAssembler(progress)
         with translated_errors(self.target):
             for response in self._stub.Resample(request, **self._options()):
                 assembler.add(response)

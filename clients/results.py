@@ -6,6 +6,7 @@ Arrays are fresh, writable numpy arrays owned by the result. Dataclasses holding
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,8 +96,9 @@ class Resampled:
         log_weights: ``(n,)`` float64 normalised pool log-weights of the drawn latents (SIR; None for SMC/MCMC).
         indices: ``(n,)`` int64 indices into the pool (SIR; None for SMC/MCMC).
         outputs: ``(n, *output_shape)`` generator outputs when ``return_outputs=True``; else None.
-        ess: effective sample size of the pool's weights.
-        max_weight: the largest normalised pool weight.
+        ess: effective sample size of the returned latents (SIR: from the pool's weights; SMC: from the particles'
+            genealogy; MCMC: from the chains' autocorrelation).
+        max_weight: the largest normalised pool weight (SIR; NaN otherwise).
         distinct: number of distinct pool latents among the ``n`` drawn.
         proposals: pool size.
         evaluations: log-volume evaluations spent.
@@ -104,6 +106,10 @@ class Resampled:
         seed: the seed used (the server reports the one it drew when none was given); same seed, same latents.
         acceptance_rate: accepted share of the pool for ``scheme="rejection"``; NaN otherwise.
         stopped: ``"done"``, or the budget that stopped SMC/MCMC early (fewer than ``n`` latents may come back).
+        beta: the tempered target the latents follow, ``base * volume^(beta * rho)``; 1 unless a budget stopped SMC.
+        choice: why this sampler ran: ``"requested"``, or what ``auto`` measured.
+        warnings: what to know before trusting the sample (also raised as ``UserWarning``).
+        pool_ess: SIR: the Kish ESS of the pool's weights; NaN otherwise.
         diagnostics: SMC's tempering ``schedule``, ``ess_history``, ``acceptance_rates`` and ``log_normalizer``;
             MCMC's ``acceptance_rates`` and ``autocorrelation_ess``.
     """
@@ -122,6 +128,10 @@ class Resampled:
     seed: int
     acceptance_rate: float
     stopped: str = "done"
+    beta: float = 1.0
+    choice: str = "requested"
+    warnings: tuple[str, ...] = ()
+    pool_ess: float = math.nan
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -130,4 +140,19 @@ class Resampled:
             "n": int(self.latents.shape[0]), "proposals": self.proposals, "ess": self.ess,
             "max_weight": self.max_weight, "distinct": self.distinct, "evaluations": self.evaluations,
             "scheme": self.scheme, "sampler": self.sampler, "seed": self.seed, "acceptance_rate": self.acceptance_rate,
+            "stopped": self.stopped, "beta": self.beta, "choice": self.choice, "warnings": list(self.warnings),
+            "pool_ess": self.pool_ess,
         }
+
+
+@dataclass(frozen=True)
+class ResampleProgress:
+    """How far a server-side sampler has got: the ``sampler`` running, the tempered target ``beta`` reached,
+    log-volume ``evaluations`` spent, its ``step`` (SMC: tempering steps; MCMC: states kept per chain) and the
+    ``seconds`` since the call arrived."""
+
+    sampler: str
+    beta: float
+    evaluations: int
+    step: int
+    seconds: float

@@ -1,4 +1,4 @@
-"""The one exception hierarchy of gendebias and its wire mapping (STYLE.md rule 5).
+"""The one exception hierarchy of gendebias and its wire mapping (``docs/design.md#errors``).
 
 Every class subclasses :class:`GendebiasError` and the builtin it behaves like, so callers that catch ``ValueError``
 keep working. Each class names its gRPC status ``code`` and its ``reason`` (a value of the ``ErrorReason`` enum of

@@ -1,4 +1,6 @@
-"""Tensors on the wire (DESIGN.md §4): numpy arrays <-> ``gendebias.v1.Tensor``, shared by the service and the SDK.
+"""Tensors on the wire: numpy arrays <-> ``gendebias.v1.Tensor``, shared by the service and the SDK.
+
+The contract is ``docs/design.md#wire-contract``.
 
 A ``Tensor`` is ``{dtype, shape, data}`` with row-major little-endian raw bytes. :func:`from_tensor` checks the
 dtype, the shape (non-negative sizes, overflow-safe element count under a limit) and that

@@ -3,6 +3,10 @@
 ``load_generator(source)`` takes a built-in id, a spec file or a diffusers folder and returns a :class:`Generator`.
 """
 
+from gendebias._extras import require_extra
+
+require_extra("gendebias.generators", "library")  # before any import that needs the extra
+
 from gendebias.generators.device import resolve_device
 from gendebias.generators.generator import Generator, GeneratorInfo
 from gendebias.generators.priors import StandardNormal, TruncatedNormal, UniformBall, UniformBox, make_prior

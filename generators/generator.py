@@ -1,9 +1,10 @@
 """``Generator``: one object for every source (torch module, TorchScript, diffusers decoder, built-in zoo).
 
 A ``Generator`` is an ``nn.Module`` that maps latents ``(N, *latent_shape)`` to outputs ``(N, *output_shape)`` and
-carries what the geometry, the service and the jobs need to know about it (DESIGN.md §3): its latent shape and
-prior, its output shape, whether it is a GAN generator or a VAE decoder, whether it is piecewise affine (detected,
-never assumed), its classes if it is conditional, and whether fixed noise inputs were frozen.
+carries what the geometry, the service and the jobs need to know about it (``docs/design.md#public-python-api``):
+its latent shape and prior, its output shape, whether it is a GAN generator or a VAE decoder, whether it is
+piecewise affine (detected, never assumed), its classes if it is conditional, and whether fixed noise inputs were
+frozen.
 
 Conditional generators take ``labels`` ``(N,)`` as a second argument; :meth:`Generator.condition` returns a view
 with one class fixed, which is what the geometry differentiates (weights are then normalised per class, as Polarity

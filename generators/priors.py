@@ -6,7 +6,8 @@ Each prior is a frozen dataclass with ``sample(n, latent_shape, *, seed, dtype, 
 moves the result, so a seed gives the same latents on every device.
 
 * ``normal``: standard normal, the default of GANs and VAEs.
-* ``uniform``: uniform on the box ``[low, high]^d`` (the ``uniform`` target of DESIGN.md §1 needs a bounded region).
+* ``uniform``: uniform on the box ``[low, high]^d`` (the ``uniform`` target needs a bounded region;
+  ``docs/design.md#targets-and-rho``).
 * ``truncated_normal``: standard normal per coordinate, truncated to ``[-bound, bound]`` (the "truncation trick").
 * ``ball``: uniform in the ball of ``radius`` (the other bounded region of the ``uniform`` target).
 """

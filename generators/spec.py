@@ -127,7 +127,7 @@ def build_generator(spec: GeneratorSpec) -> Generator:
 
 
 def _torch_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | None, str]:
-    factory = _import_factory(spec.id, str(spec.factory))
+    factory = import_factory(str(spec.factory), owner=f"generator {spec.id!r}")
     try:
         module = factory(**spec.kwargs)
     except TypeError as error:
@@ -161,17 +161,19 @@ def _diffusers_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] |
 _BUILDERS = {"torch": _torch_module, "torchscript": _torchscript_module, "diffusers": _diffusers_module}
 
 
-def _import_factory(id: str, factory: str) -> Any:
+def import_factory(factory: str, *, owner: str) -> Any:
+    """The callable named by ``"package.module:callable"``; a malformed name, a module that does not import or a
+    missing attribute raises ``GeneratorSpecError`` whose message starts with ``owner``."""
     module_name, _, attribute = factory.partition(":")
     if not attribute:
-        raise GeneratorSpecError(f"generator {id!r}: factory must look like 'package.module:callable', got {factory!r}")
+        raise GeneratorSpecError(f"{owner}: factory must look like 'package.module:callable', got {factory!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise GeneratorSpecError(f"generator {id!r}: cannot import {module_name!r} for factory {factory!r}: "
+        raise GeneratorSpecError(f"{owner}: cannot import {module_name!r} for factory {factory!r}: "
                                  f"{error}. Is the package installed in this environment?") from None
     if not callable(getattr(module, attribute, None)):
-        raise GeneratorSpecError(f"generator {id!r}: {module_name!r} has no callable {attribute!r}")
+        raise GeneratorSpecError(f"{owner}: {module_name!r} has no callable {attribute!r}")
     return getattr(module, attribute)
 
 

@@ -1,14 +1,23 @@
 """Pure-torch geometry of generators: Jacobians, log-volumes, tile codes, weights and resamplers.
 
-Data flows one way (DESIGN.md §2): ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``.
+Data flows one way: ``latents -> generator -> jacobian -> log_volume -> log_weights -> resample``
+(``docs/design.md#rooms-and-imports``).
 This package imports no grpc, protobuf, environment variables or files.
 """
+
+from gendebias._extras import require_extra
+
+require_extra("gendebias.geometry", "library")  # before any import that needs the extra
 
 from gendebias.geometry.activations import Nonlinearities
 from gendebias.geometry.estimate import LogVolumeEstimate
 from gendebias.geometry.jacobian import jacobian
+from gendebias.geometry.mcmc import MCMCSettings, MCMCTrace
+from gendebias.geometry.progress import Progress
 from gendebias.geometry.resample import Rejection, rejection_sample, resample
-from gendebias.geometry.sampling import SampleResult, resample_pool, sample
+from gendebias.geometry.sampling import SAMPLERS, SampleResult, sample, sample_options
+from gendebias.geometry.sir import SIRSettings, SIRTrace, resample_pool
+from gendebias.geometry.smc import SMCSettings, SMCTrace
 from gendebias.geometry.tiles import is_piecewise_affine, nonlinearities, tile_codes
 from gendebias.geometry.volume import (
     log_volume,
@@ -20,9 +29,17 @@ from gendebias.geometry.volume import (
 from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
 
 __all__ = [
+    "SAMPLERS",
     "LogVolumeEstimate",
+    "MCMCSettings",
+    "MCMCTrace",
     "Nonlinearities",
+    "Progress",
     "Rejection",
+    "SIRSettings",
+    "SIRTrace",
+    "SMCSettings",
+    "SMCTrace",
     "SampleResult",
     "effective_sample_size",
     "is_piecewise_affine",
@@ -37,6 +54,7 @@ __all__ = [
     "resample",
     "resample_pool",
     "sample",
+    "sample_options",
     "singular_values",
     "singular_values_from_jacobians",
     "tile_codes",

@@ -50,7 +50,7 @@ def check_generator(generator: GeneratorLike, latents: Tensor) -> None:
     """Refuse generators the maths cannot use: not callable, mode-dependent layers in training mode,
     or parameters whose dtype or device differ from the latents'.
 
-    gendebias never calls ``.eval()`` on the caller's module: it says so instead (STYLE.md rule 3).
+    gendebias never calls ``.eval()`` on the caller's module: it says so instead (``docs/design.md#conventions``).
     """
     if not callable(generator):
         raise InvalidArgumentError(f"generator must be callable, got {type(generator).__name__}")
@@ -89,7 +89,25 @@ def check_choice(name: str, value: str, choices: object) -> None:
     """Raise a teaching ``InvalidArgumentError`` when ``value`` is not one of ``choices`` (a dict or list)."""
     options = list(choices)  # type: ignore[call-overload]
     if value not in options:
-        raise InvalidArgumentError(f"unknown {name} {value!r}; choose one of {options}")
+        raise InvalidArgumentError(f"unknown {name} {value!r}; choose one of {options}", field=name)
+
+
+SEED_LIMIT = 2**64
+"""Seeds are ints in ``[0, 2**64)``: every 64-bit unsigned value, as on the wire."""
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` itself if it is an int in ``[0, 2**64)``, else a teaching ``InvalidArgumentError``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise InvalidArgumentError(f"seed must be an int in [0, 2**64) or None, got {seed!r}", field="seed")
+    return seed
+
+
+def check_count(name: str, value: object, *, minimum: int = 0) -> int:
+    """``value`` itself if it is an int ``>= minimum``, else a teaching ``InvalidArgumentError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgumentError(f"{name} must be an int >= {minimum}, got {value!r}", field=name)
+    return value
 
 
 def flat_function(generator: GeneratorLike, latent_shape: tuple[int, ...]) -> Callable[[Tensor], Tensor]:

@@ -3,7 +3,8 @@
 A generator built from affine maps (linear, conv, eval-mode batch norm, pooling by averaging, reshapes) and
 piecewise-linear activations (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh, clamp, abs, max/min, max-pool) is continuous
 piecewise affine: its activation pattern (which linear piece each activation is on) fixes its Jacobian
-(DESIGN.md §1; MaGNET §2 and Balestriero & Baraniuk's spline view of deep nets).
+(``docs/design.md#tiles-and-tile-codes``; MaGNET §2, and Balestriero & Baraniuk, "A Spline Theory of Deep
+Learning", ICML 2018).
 
 Patterns are recorded with a ``TorchFunctionMode`` rather than module forward hooks: it sees every call, so a
 functional ``F.relu`` or ``torch.abs`` inside a custom ``forward`` is recorded too, where a hook-based collector

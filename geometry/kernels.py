@@ -1,6 +1,6 @@
 """Metropolis–Hastings moves in latent space that leave a tempered debiasing target invariant.
 
-Tempered target (DESIGN.md §1 with an inverse temperature ``beta`` in [0, 1]):
+Tempered target, with an inverse temperature ``beta`` in [0, 1] (``docs/samplers.md``):
 
     pi_beta(z) ∝ base(z) * exp(beta * rho * log_volume(z))
 
@@ -8,20 +8,26 @@ with ``base`` the latent prior (target ``tilted``) or the uniform density on the
 ``uniform``). On a piecewise-affine generator ``log_volume`` is constant on tiles, so its gradient is zero almost
 everywhere: the moves are gradient-free.
 
-* Gaussian prior, ``tilted``: preconditioned Crank–Nicolson, ``z' = sqrt(1 - s^2) z + s xi``, which is reversible
-  for ``N(0, I)``, so the acceptance ratio is the tilt alone, ``exp(beta rho (lv' - lv))``, and the move does not
-  degrade with the latent dimension (Cotter, Roberts, Stuart & White, Statistical Science 2013).
-* Otherwise: random-walk Metropolis, ``z' = z + s xi``, accepted with ``base(z') / base(z) * exp(beta rho (lv'-lv))``;
-  a proposal outside the support has ``base = 0`` and is rejected.
+The move is the generalised preconditioned Crank–Nicolson proposal (gpCN; Rudolf & Sprungk, "On a generalization of
+the preconditioned Crank–Nicolson Metropolis algorithm", Found. Comput. Math. 2018, arXiv:1504.03461) around a
+Gaussian reference ``g = N(m, C)``:
 
-Step sizes are adapted between sweeps towards an acceptance rate of 0.3 (never within one, so each sweep is a valid
-MH kernel).
+    z' = m + sqrt(1 - s^2) (z - m) + s L xi,   L L^T = C,  xi ~ N(0, I)
+
+which is reversible for ``g``, so the acceptance ratio is ``[pi_beta(z') / g(z')] / [pi_beta(z) / g(z)]``. With
+``g`` the ``N(0, I)`` prior this is plain pCN (Cotter, Roberts, Stuart & White, Statistical Science 2013), whose
+acceptance does not degrade with the latent dimension. The samplers fit ``g`` to their current population (mean and
+a shrunk covariance, :func:`fitted_reference`): where the target is close to a Gaussian the proposal is close to an
+independent draw from it, and the particles forget their starting points in a few sweeps. Choosing the kernel from
+the population is the usual adaptive SMC practice (Beskos, Jasra, Kantas & Thiery, Ann. Appl. Probab. 2016); within
+one run of sweeps the reference and the step are fixed, so each sweep is a valid MH kernel.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,23 +37,34 @@ from torch import Tensor
 from gendebias.errors import InvalidArgumentError
 from gendebias.geometry.volume import log_volume
 
-TARGET_ACCEPTANCE = 0.3
+TARGET_ACCEPTANCE = 0.135
+"""Optimal for random-walk Metropolis on targets with discontinuities (Neal, Roberts & Yuen, Ann. Appl. Probab.
+2012), which is what a piecewise-affine generator's piecewise-constant log-volume makes; measured on a
+64-dimensional hinge it cut the evaluations per effective sample by 15% against 0.3."""
+DENSE_LIMIT = 1024  # latent dimensions above which the reference covariance is diagonal (d x d would not fit)
+
+LogVolumeFunction = Callable[[Tensor], Tensor]
+"""Maps latents ``(N, *latent_shape)`` to their log-volumes ``(N,)`` float64 (``-inf`` where rank deficient)."""
 
 
 @dataclass
 class TemperedTarget:
-    """A generator with a prior (``sample_latents``, ``log_prior``, ``prior.name``), ``rho``, the target and
-    ``top_k``; counts log-volume evaluations and enforces the budget."""
+    """A generator with a prior (``sample_latents``, ``log_prior``, ``prior.name``), ``rho`` and the target; computes
+    log-volumes with ``log_volume_function`` (default: the exact ones of the generator, with ``top_k`` and
+    ``chunk_size``), counts the evaluations and enforces the budget: ``max_evaluations``, ``deadline`` (a
+    ``time.monotonic()`` value) and ``should_stop`` (a callable returning a reason to stop, e.g. ``"cancelled"``)."""
 
     generator: Any
     rho: float
     target: Literal["tilted", "uniform"]
     top_k: int | None = None
     max_evaluations: int | None = None
-    deadline: float | None = None  # time.monotonic() value
+    deadline: float | None = None
     chunk_size: int | None = None
+    log_volume_function: LogVolumeFunction | None = None
+    should_stop: Callable[[], str | None] | None = None
     evaluations: int = 0
-    gaussian: bool = field(init=False)
+    gaussian_prior: bool = field(init=False)
 
     def __post_init__(self) -> None:
         for attribute in ("sample_latents", "log_prior", "prior"):
@@ -58,11 +75,13 @@ class TemperedTarget:
         prior = getattr(self.generator.prior, "name", "")
         if self.target == "uniform" and prior not in ("uniform", "ball"):
             raise InvalidArgumentError(f"target='uniform' needs a bounded uniform prior ('uniform' box or 'ball'), "
-                                       f"this generator's prior is {prior!r}")
-        self.gaussian = prior == "normal" and self.target == "tilted"
+                                       f"this generator's prior is {prior!r}", field="target")
+        self.gaussian_prior = prior == "normal" and self.target == "tilted"
 
     def affordable(self, count: int) -> str | None:
         """None if ``count`` more evaluations fit the budget, else the reason to stop."""
+        if self.should_stop is not None and (reason := self.should_stop()) is not None:
+            return reason
         if self.max_evaluations is not None and self.evaluations + count > self.max_evaluations:
             return "max_evaluations"
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -71,6 +90,12 @@ class TemperedTarget:
 
     def log_volumes(self, latents: Tensor) -> Tensor:
         self.evaluations += latents.shape[0]
+        if self.log_volume_function is not None:
+            values = self.log_volume_function(latents)
+            if tuple(values.shape) != (latents.shape[0],):
+                raise InvalidArgumentError(f"the log-volume function returned shape {tuple(values.shape)} for "
+                                           f"{latents.shape[0]} latents; it must return one value per latent")
+            return values.to(torch.float64)
         return log_volume(self.generator, latents, top_k=self.top_k, chunk_size=self.chunk_size)
 
     def log_base(self, latents: Tensor) -> Tensor:
@@ -96,37 +121,139 @@ class Particles:
         return Particles(self.latents[indices], self.log_volumes[indices], self.log_base[indices])
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The Gaussian ``N(mean, factor factor^T)`` a gpCN move is reversible for, on flattened latents (float64).
+    ``factor`` is ``(d, d)`` lower triangular, or ``(d,)`` standard deviations for a diagonal reference."""
+
+    mean: Tensor
+    factor: Tensor
+
+    def draw(self, noise: Tensor) -> Tensor:
+        """``L xi`` for ``noise`` ``(N, d)``."""
+        return noise @ self.factor.T if self.factor.ndim == 2 else noise * self.factor
+
+    def log_density(self, flat: Tensor) -> Tensor:
+        """``log g(z)`` up to a constant, ``(N,)``."""
+        centred = flat - self.mean
+        if self.factor.ndim == 2:
+            whitened = torch.linalg.solve_triangular(self.factor, centred.T, upper=False).T
+        else:
+            whitened = centred / self.factor
+        return -0.5 * (whitened**2).sum(dim=1)
+
+
+def prior_reference(dimension: int) -> Reference:
+    """``N(0, I)``: plain pCN, exact for a standard normal prior at ``beta = 0``."""
+    return Reference(torch.zeros(dimension, dtype=torch.float64), torch.ones(dimension, dtype=torch.float64))
+
+
+def fitted_reference(latents: Tensor) -> Reference:
+    """Mean and covariance of the particles, the covariance shrunk towards its diagonal with weight
+    ``d / (N + d)`` so it stays positive definite with fewer particles than dimensions; diagonal above
+    :data:`DENSE_LIMIT` dimensions."""
+    flat = latents.flatten(1).to(torch.float64)
+    count, dimension = flat.shape
+    mean = flat.mean(dim=0)
+    centred = flat - mean
+    variances = (centred**2).sum(dim=0) / max(count - 1, 1)
+    variances = variances.clamp_min(1e-12 * max(float(variances.mean()), 1e-300))
+    if dimension > DENSE_LIMIT or count < 2:
+        return Reference(mean, variances.sqrt())
+    covariance = centred.T @ centred / (count - 1)
+    shrink = dimension / (count + dimension)
+    covariance = (1 - shrink) * covariance + shrink * torch.diag(variances)
+    factor, info = torch.linalg.cholesky_ex(covariance)
+    if int(info) != 0:
+        return Reference(mean, variances.sqrt())
+    return Reference(mean, factor)
+
+
 def initial_step(target: TemperedTarget, latents: Tensor) -> float:
-    """pCN: ``min(0.5, 2.38 / sqrt(d))``; random walk: ``2.38 / sqrt(d)`` times the particles' mean spread."""
-    dimension = latents[0].numel()
-    if target.gaussian:
-        return min(0.5, 2.38 / math.sqrt(dimension))
-    spread = float(latents.flatten(1).to(torch.float64).std(dim=0).mean()) if latents.shape[0] > 1 else 1.0
-    return 2.38 / math.sqrt(dimension) * max(spread, 1e-6)
+    """``min(0.5, 2.38 / sqrt(d))``: the pCN step whose random-walk limit is the classical optimal scaling."""
+    return min(0.5, 2.38 / math.sqrt(latents[0].numel()))
 
 
 def metropolis_sweep(target: TemperedTarget, particles: Particles, beta: float, step: float,
-                     random: torch.Generator) -> tuple[Particles, Tensor]:
-    """One MH move of every particle; returns the new particles and the ``(N,)`` accepted mask."""
+                     reference: Reference, random: torch.Generator) -> tuple[Particles, Tensor]:
+    """One gpCN Metropolis–Hastings move of every particle; returns the new particles and the ``(N,)`` accepted
+    mask. Log-volumes are evaluated for every proposal (``N`` evaluations)."""
     latents = particles.latents
-    noise = torch.randn(latents.shape, generator=random, dtype=torch.float64).to(latents)
-    shrink = math.sqrt(1 - step**2) if target.gaussian else 1.0  # pCN keeps N(0, I); a random walk does not shrink
-    proposal = shrink * latents + step * noise
+    flat = latents.flatten(1).to(torch.float64)
+    noise = torch.randn(flat.shape, generator=random, dtype=torch.float64)
+    reference = Reference(reference.mean.to(flat.device), reference.factor.to(flat.device))
+    moved = reference.mean + math.sqrt(1 - step**2) * (flat - reference.mean) + step * reference.draw(noise.to(flat))
+    proposal = moved.to(latents.dtype).reshape(latents.shape)
     log_base = target.log_base(proposal)
     log_volumes = target.log_volumes(proposal)
-    log_ratio = target.tilt(beta, log_volumes) - target.tilt(beta, particles.log_volumes)
-    if not target.gaussian:
-        log_ratio = log_ratio + log_base - particles.log_base
-    log_ratio = torch.nan_to_num(log_ratio, nan=-math.inf)
+    log_ratio = (target.tilt(beta, log_volumes) + log_base - reference.log_density(moved)) - \
+                (target.tilt(beta, particles.log_volumes) + particles.log_base - reference.log_density(flat))
+    log_ratio = torch.nan_to_num(log_ratio.cpu(), nan=-math.inf)
+    log_ratio = torch.where(torch.isneginf(log_base.cpu()), -math.inf, log_ratio)
     uniforms = torch.rand(latents.shape[0], generator=random, dtype=torch.float64)
-    accepted = (uniforms.log() < log_ratio.cpu()).to(latents.device)
+    accepted = (uniforms.log() < log_ratio).to(latents.device)
     keep = accepted.reshape(-1, *([1] * (latents.ndim - 1)))
-    moved = Particles(torch.where(keep, proposal, latents), torch.where(accepted, log_volumes, particles.log_volumes),
-                      torch.where(accepted, log_base, particles.log_base))
-    return moved, accepted
+    result = Particles(torch.where(keep, proposal, latents), torch.where(accepted, log_volumes, particles.log_volumes),
+                       torch.where(accepted, log_base, particles.log_base))
+    return result, accepted
 
 
-def adapted_step(target: TemperedTarget, step: float, acceptance: float) -> float:
-    """Robbins–Monro step towards :data:`TARGET_ACCEPTANCE`; pCN steps stay in (0, 0.99]."""
-    step *= math.exp(acceptance - TARGET_ACCEPTANCE)
-    return min(step, 0.99) if target.gaussian else step
+def ensemble_sweep(target: TemperedTarget, particles: Particles, beta: float, step: float, halves: Tensor,
+                   random: torch.Generator) -> tuple[Particles, Tensor]:
+    """One gpCN move of every particle, the reference fitted to the *other* half of the population.
+
+    A reference fitted to the particles it moves depends on each particle's own state, and the move is then no
+    longer invariant: with 200 particles in 64 dimensions it biased a marginal by 20 standard errors. So the
+    population is split by ``halves`` (``(N,)`` bool; resampled copies of one ancestor must share a half): the
+    first half moves around a Gaussian fitted to the second, then the second around one fitted to the moved first
+    (the complementary-ensemble construction of Goodman & Weare, Comm. App. Math. Comp. Sci. 2010). Each half's
+    kernel is fixed given the other half, so the pair of moves leaves the product target invariant.
+    """
+    accepted = torch.zeros(particles.latents.shape[0], dtype=torch.bool, device=particles.latents.device)
+    for moving in (halves, ~halves):
+        chosen = torch.nonzero(moving).flatten()
+        others = torch.nonzero(~moving).flatten()
+        if chosen.numel() == 0:
+            continue
+        reference = fitted_reference(particles.latents[others]) if others.numel() > 1 else \
+            prior_reference(particles.latents[0].numel())
+        moved, moved_accepted = metropolis_sweep(target, particles.take(chosen), beta, step, reference, random)
+        particles = Particles(particles.latents.index_copy(0, chosen, moved.latents),
+                              particles.log_volumes.index_copy(0, chosen.to(particles.log_volumes.device),
+                                                               moved.log_volumes),
+                              particles.log_base.index_copy(0, chosen.to(particles.log_base.device), moved.log_base))
+        accepted[chosen] = moved_accepted
+    return particles, accepted
+
+
+def family_halves(ancestors: Tensor, random: torch.Generator) -> Tensor:
+    """``(N,)`` bool: a random half of the families given by ``ancestors`` ``(N,)`` (copies of one ancestor stay
+    together)."""
+    size = int(ancestors.max()) + 1 if ancestors.numel() else 0
+    side = torch.randperm(size, generator=random) % 2 == 0
+    return side[ancestors.cpu()]
+
+
+def adapted_step(step: float, acceptance: float) -> float:
+    """Robbins–Monro step towards :data:`TARGET_ACCEPTANCE`, kept in ``(0, 0.99]``."""
+    return min(step * math.exp(acceptance - TARGET_ACCEPTANCE), 0.99)
+
+
+def correlation_with_start(start: Particles, now: Particles) -> float:
+    """How much the particles still remember where a run of moves started: the mean, over the latent coordinates
+    and the log-volume, of the correlation across particles between the start and now (0 when they forgot)."""
+    before = torch.cat([start.latents.flatten(1).to(torch.float64).cpu(), _finite(start.log_volumes)[:, None]], 1)
+    after = torch.cat([now.latents.flatten(1).to(torch.float64).cpu(), _finite(now.log_volumes)[:, None]], 1)
+    before, after = before - before.mean(0), after - after.mean(0)
+    scale = (before.norm(dim=0) * after.norm(dim=0))
+    usable = scale > 0
+    if not bool(usable.any()):
+        return 0.0
+    return float(((before * after).sum(0)[usable] / scale[usable]).mean())
+
+
+def _finite(values: Tensor) -> Tensor:
+    values = values.to(torch.float64).cpu()
+    finite = torch.isfinite(values)
+    fill = values[finite].min() if bool(finite.any()) else torch.tensor(0.0, dtype=torch.float64)
+    return torch.where(finite, values, fill)

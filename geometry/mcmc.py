@@ -1,92 +1,85 @@
 """Independent Metropolis–Hastings chains on the debiasing target, for a stream of samples.
 
-``chains`` chains start from the base (prior, or uniform on the region), adapt their step size during ``burn_in``
-sweeps only, then keep every ``thin``-th state. The kernel is the one SMC uses (:mod:`gendebias.geometry.kernels`)
-at ``beta = 1``. The effective sample size is estimated from the autocorrelation of each chain's log-volume trace
-(Geyer's initial positive sequence), summed over chains.
+``chains`` chains start from the base (prior, or uniform on the region) and move with gpCN steps, each half of the
+chains around a Gaussian fitted to the other half's current states (:func:`~gendebias.geometry.kernels.ensemble_sweep`:
+a reference fitted to the chains it moves would bias them, and one shared by all would correlate them). The step
+size adapts during ``burn_in`` sweeps only, so the kept states come from one fixed rule.
+Every ``thin``-th state is kept. The effective sample size is the multi-chain autocorrelation estimate over the
+latent coordinates and the log-volume (:func:`gendebias.geometry.ess.multichain_ess`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
+from gendebias.geometry.ess import multichain_ess, statistics
 from gendebias.geometry.kernels import (
     Particles,
     TemperedTarget,
     adapted_step,
+    ensemble_sweep,
     initial_step,
-    metropolis_sweep,
 )
+from gendebias.geometry.progress import Progress
+
+
+@dataclass(frozen=True)
+class MCMCSettings:
+    """``chains`` (default ``min(n, 32)``), adaptation sweeps ``burn_in``, and ``thin``."""
+
+    chains: int | None = None
+    burn_in: int = 100
+    thin: int = 2
 
 
 @dataclass
 class MCMCTrace:
+    """``acceptance`` after burn-in (burn-in's if it never got there), the final ``step_size``, ``chains`` and the
+    states ``kept_per_chain``."""
+
     acceptance: float
-    autocorrelation_ess: float
     step_size: float
     chains: int
     kept_per_chain: int
     stopped: str = "done"
 
 
-def mcmc(target: TemperedTarget, n: int, *, chains: int, burn_in: int = 100, thin: int = 2,
-         random: torch.Generator) -> tuple[Tensor, MCMCTrace]:
-    """``n`` latents (fewer if the budget stops it) from ``chains`` chains, time-major, and the trace."""
+def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *, random: torch.Generator,
+         progress: Callable[[Progress], None] | None = None) -> tuple[Tensor, float, MCMCTrace]:
+    """``n`` latents (fewer if the budget stops it) from ``chains`` chains, time-major; their ESS; the trace."""
     seed = int(torch.randint(0, 2**62, (1,), generator=random))
     latents = target.generator.sample_latents(chains, seed=seed)
     state = Particles(latents, target.log_volumes(latents), target.log_base(latents))
     step, stopped = initial_step(target, latents), "done"
+    halves = torch.arange(chains) % 2 == 0
     warmup: list[float] = []
-    for _ in range(burn_in):
+    for _ in range(settings.burn_in):
         if (stopped := target.affordable(chains) or "done") != "done":
             break
-        state, accepted = metropolis_sweep(target, state, 1.0, step, random)
+        state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
         warmup.append(float(accepted.double().mean()))
-        step = adapted_step(target, step, warmup[-1])
-    kept: list[Tensor] = []
-    traces: list[Tensor] = []
+        step = adapted_step(step, warmup[-1])
+    kept: list[Particles] = []
     rates: list[float] = []
     per_chain = math.ceil(n / chains)
     while stopped == "done" and len(kept) < per_chain:
-        for _ in range(thin):
+        for _ in range(settings.thin):
             if (stopped := target.affordable(chains) or "done") != "done":
                 break
-            state, accepted = metropolis_sweep(target, state, 1.0, step, random)
+            state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
             rates.append(float(accepted.double().mean()))
         if stopped == "done":
-            kept.append(state.latents)
-            traces.append(state.log_volumes)
-    samples = torch.stack(kept).flatten(0, 1)[:n] if kept else latents[:0]
-    ess = _autocorrelation_ess(torch.stack(traces)) if len(traces) > 2 else float(len(traces) * chains)
+            kept.append(state)
+            if progress is not None:
+                progress(Progress("mcmc", 1.0, target.evaluations, len(kept), math.nan))
+    samples = torch.stack([k.latents for k in kept]).flatten(0, 1)[:n] if kept else latents[:0]
+    traces = torch.stack([statistics(k.latents, k.log_volumes) for k in kept]) if kept else None
+    ess = 0.0 if traces is None else multichain_ess(traces) * samples.shape[0] / (len(kept) * chains)
     rates = rates or warmup  # stopped during burn-in: report the burn-in acceptance rather than nothing
-    trace = MCMCTrace(sum(rates) / len(rates) if rates else math.nan, ess, step, chains, len(kept), stopped)
-    return samples, trace
-
-
-def _autocorrelation_ess(traces: Tensor) -> float:
-    """``sum over chains of T / tau`` with ``tau = 1 + 2 sum rho_k`` over Geyer's initial positive pair sums."""
-    traces = traces.to(torch.float64)
-    traces = torch.where(torch.isfinite(traces), traces, torch.nan)
-    total = 0.0
-    for chain in traces.T:
-        chain = chain[torch.isfinite(chain)]
-        length = chain.shape[0]
-        centred = chain - chain.mean()
-        variance = float((centred**2).mean())
-        if length < 3 or variance == 0:
-            total += float(length)
-            continue
-        spectrum = torch.fft.rfft(centred, n=2 * length)
-        autocorrelation = torch.fft.irfft(spectrum * spectrum.conj(), n=2 * length)[:length] / (length * variance)
-        tau = -1.0
-        for k in range(0, length - 1, 2):
-            pair = float(autocorrelation[k] + autocorrelation[k + 1])
-            if pair <= 0:
-                break
-            tau += 2 * pair
-        total += length / max(tau, 1.0)
-    return total
+    trace = MCMCTrace(sum(rates) / len(rates) if rates else math.nan, step, chains, len(kept), stopped)
+    return samples, ess, trace

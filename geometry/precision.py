@@ -1,14 +1,15 @@
 """Arithmetic precision of the Jacobian-vector products: ``"fp32"``, ``"tf32"`` or ``"bf16"``.
 
 Only the products (the generator's forward passes) change precision; Gram matrices, factorisations and singular
-values are always float64 (:mod:`gendebias.geometry.volume`). Issue 5 reports from an H200: TF32 and bf16 products
-ran ~3x faster with 0.06-0.08 nats of error in ``log det(J^T J)``, and a float32 Gram lost up to 2.6 nats at
-condition 1e2, so the Gram never follows the products down. (Measured here on CPU: bf16 mean error 0.06 nats on
-``digits-gan`` and ``dcgan64``, ``benchmarks/RESULTS.md``.)
+values are always float64 (:mod:`gendebias.geometry.volume`). Measurements reported from an H200 (not reproduced in
+``benchmarks/RESULTS.md`` yet): TF32 and bf16 products ran ~3x faster with 0.06-0.08 nats of error in
+``log det(J^T J)``, and a float32 Gram lost up to 2.6 nats at condition 1e2, so the Gram never follows the
+products down. (Measured here on CPU: bf16 mean error 0.06 nats on ``digits-gan`` and ``dcgan64``,
+``benchmarks/RESULTS.md``.)
 
 * ``fp32``: exact float32 arithmetic. TF32 is switched *off* for both matmuls and cuDNN convolutions while the
   products run: ``torch.backends.cudnn.allow_tf32`` defaults to True, which silently turns convolution error from
-  ~6e-6 into ~6e-2 nats (issue 5's figures).
+  ~6e-6 into ~6e-2 nats (the same H200 measurements).
 * ``tf32``: TF32 tensor cores for float32 matmuls and convolutions (NVIDIA Ampere and newer; elsewhere it is
   float32, and :func:`effective_precision` says so).
 * ``bf16``: the module's floating parameters and buffers are cast to bfloat16 (copies through

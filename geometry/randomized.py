@@ -11,9 +11,9 @@ latent's ``J (D x d)``, a Gaussian test matrix ``Omega (d x l)``, ``l = top_k + 
     sigma_i ~ sigma_i(B),  i <= top_k
 
 ``(power_iterations + 1) * l`` JVPs and as many VJPs per latent, against ``d`` JVPs for the exact answer: worth it
-when ``d`` is in the thousands (diffusers decoders, ``d = 4 x 32 x 32``), for Polarity's ``top_k``. Issue 5 reports
-it within 0.02 nats of exact on a *trained* DCGAN-64 with 2 power iterations and 2 nats off with none (their
-figures; trained generators have fast-decaying spectra).
+when ``d`` is in the thousands (diffusers decoders, ``d = 4 x 32 x 32``), for Polarity's ``top_k``. On a *trained*
+DCGAN-64 it was reported within 0.02 nats of exact with 2 power iterations and 2 nats off with none (figures
+from an H200, not reproduced in ``benchmarks/RESULTS.md`` yet; trained generators have fast-decaying spectra).
 
 Error estimate: ``J^T J = B^T B + E^T E`` with ``E = (I - Q Q^T) J``, so ``sigma_i(B) <= sigma_i(J)`` (Weyl): every
 iterate is a lower bound, and it increases towards the truth. The reported error extrapolates the last two

@@ -1,6 +1,6 @@
 """Draw indices into a pool of latents in proportion to their importance weights.
 
-Schemes (DESIGN.md §1); all take log weights (normalised or not) and an explicit ``seed``:
+Schemes (``docs/design.md#resampling-schemes``); all take log weights (normalised or not) and an explicit ``seed``:
 
 * ``multinomial``: ``n`` i.i.d. draws with replacement (inverse CDF on float64 cumulative weights; no 2^24
   category limit). Sampling-importance-resampling is asymptotically exact as the pool grows.
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
-from gendebias.geometry._inputs import check_choice
+from gendebias.geometry._inputs import check_choice, check_seed
 
 Scheme = Literal["multinomial", "systematic", "without_replacement", "rejection"]
 
@@ -158,6 +158,4 @@ def _random(seed: int | None) -> torch.Generator:
     if seed is None:
         random.seed()
         return random
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidArgumentError(f"seed must be an int in [0, 2**63) or None, got {seed!r}")
-    return random.manual_seed(seed)
+    return random.manual_seed(check_seed(seed))

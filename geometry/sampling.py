@@ -1,15 +1,18 @@
-"""``sample``: the one entry point that draws debiased latents (DESIGN.md §3), for the service, jobs and CLI.
+"""``sample``: the one entry point that draws debiased latents, for the library, the service, the jobs and the CLI.
 
-* ``sir`` — sampling-importance-resampling: weight a pool of prior proposals by ``exp(rho * log_volume)`` and
-  resample it. Cheap and exact as the pool grows, but it collapses on real generators whose log-volumes spread
-  over tens of nats (ESS of a few latents); the result always reports ESS, the largest weight and the number of
-  distinct latents, so the collapse is visible.
-* ``smc`` — adaptive-tempering sequential Monte Carlo (:mod:`gendebias.geometry.smc`): correct for the target and
-  diverse, at a cost of ``particles * (1 + moves * steps)`` log-volume evaluations, reported.
-* ``mcmc`` — independent Metropolis–Hastings chains (:mod:`gendebias.geometry.mcmc`) for a stream of samples,
-  with an autocorrelation-based ESS.
+* ``auto`` (the default) — measures before it spends: a pilot of base draws gives the ESS share of the target's
+  weights and the spread of ``rho * log_volume``. Where a pool of at most ``20 n`` proposals is predicted to have an
+  ESS of ``4 n`` it runs SIR on that pool (reusing the pilot; systematic resampling); otherwise SMC, starting from
+  the pilot. A pool that turns out worse than predicted (ESS below ``2 n``) is thrown away for SMC. The result
+  says what was chosen and why.
+* ``sir`` — :mod:`gendebias.geometry.sir`: weight a pool of base draws and resample it.
+* ``smc`` — :mod:`gendebias.geometry.smc`: adaptive tempering with gpCN moves until the population is diverse again.
+* ``mcmc`` — :mod:`gendebias.geometry.mcmc`: independent chains for a stream of samples.
 
-The generator must carry a prior (``sample_latents``, ``log_prior``, ``prior``), as every ``Generator`` does.
+Log-volumes come from ``log_volume_function`` when given (an estimator, a cache, the service's batching engine, an
+analytic formula in tests), else from the generator's exact Jacobians. Every sampler reports an ESS *of the latents
+it returns* (:mod:`gendebias.geometry.ess`), the distinct count, the evaluations spent and, where a budget stopped
+it, the tempered target ``beta`` it reached; ``warnings`` says in words when the sample is not what was asked for.
 Every random choice flows from ``seed``; the same seed on the same device gives the same latents.
 """
 
@@ -17,124 +20,208 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TypeAlias
 
 import torch
 from torch import Tensor
 
-from gendebias.errors import LimitExceededError
-from gendebias.geometry._inputs import check_choice
-from gendebias.geometry.kernels import TemperedTarget
-from gendebias.geometry.mcmc import mcmc
-from gendebias.geometry.resample import Scheme, rejection_sample, resample
-from gendebias.geometry.smc import smc
-from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
+from gendebias.errors import InvalidArgumentError, LimitExceededError
+from gendebias.geometry._inputs import check_choice, check_count, check_seed
+from gendebias.geometry.kernels import LogVolumeFunction, Particles, TemperedTarget
+from gendebias.geometry.mcmc import MCMCSettings, MCMCTrace, mcmc
+from gendebias.geometry.progress import Progress
+from gendebias.geometry.sir import Drawn, SIRSettings, SIRTrace, resample_pool
+from gendebias.geometry.smc import SMCSettings, SMCTrace, population_ess, smc
+from gendebias.geometry.weights import TARGETS, Target, effective_sample_size
 
-Sampler = Literal["sir", "smc", "mcmc"]
-SAMPLERS = ("sir", "smc", "mcmc")
+SAMPLERS = ("auto", "sir", "smc", "mcmc")
+POOL_ESS_PER_DRAW = 4.0  # auto's SIR wants a pool ESS of 4 n: the drawn latents' ESS is then 0.8 n
+LARGEST_POOL = 20  # auto's SIR pool is at most 20 n proposals
+WORST_POOL_ESS_PER_DRAW = 2.0  # below this, auto abandons the pool for SMC
 
 
 @dataclass(frozen=True)
 class SampleResult:
     """Debiased latents and what it took.
 
-    ``latents`` ``(n, *latent_shape)`` (fewer when a budget stopped the sampler); ``log_weights`` of the drawn
-    latents in the pool (SIR only); ``ess``: Kish ESS of the pool weights (SIR), of the last tempering step's
-    incremental weights (SMC), or from autocorrelation (MCMC); ``distinct``: distinct latents returned;
-    ``evaluations``: log-volume evaluations spent; ``diagnostics``: the sampler's trace (tempering schedule,
-    acceptance rates, ESS per step, log normalising constant, the reason it stopped, ...).
+    ``latents`` ``(n, *latent_shape)`` (fewer when a budget stopped MCMC); ``log_weights`` of the drawn latents in
+    the pool (SIR only); ``ess``: the effective sample size of the returned latents; ``distinct``: distinct latents;
+    ``evaluations``: log-volume evaluations spent; ``sampler``: the one that ran; ``choice``: why (``"requested"``,
+    or auto's measurements); ``beta``: the tempered target reached (1 unless a budget stopped SMC); ``stopped``:
+    ``"done"`` or the budget that stopped it; ``warnings``: what a user must know before trusting the sample;
+    ``trace``: the sampler's own record.
     """
 
     latents: Tensor
     log_weights: Tensor | None
     ess: float
-    max_weight: float | None
     distinct: int
     evaluations: int
     sampler: str
     seed: int
-    diagnostics: dict[str, Any] = field(default_factory=dict)
+    choice: str
+    beta: float
+    stopped: str
+    trace: SIRTrace | SMCTrace | MCMCTrace
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def max_weight(self) -> float | None:
+        return self.trace.max_weight if isinstance(self.trace, SIRTrace) else None
 
     @property
     def cost_per_effective_sample(self) -> float:
         return self.evaluations / self.ess if self.ess > 0 else math.inf
 
 
-def sample(generator: Any, n: int, *, rho: float = 1.0, target: Literal["tilted", "uniform"] = "tilted",
-           top_k: int | None = None, sampler: Sampler = "sir", seed: int | None = None,
-           max_evaluations: int | None = None, deadline: float | None = None, proposals: int | None = None,
-           scheme: Scheme = "multinomial", particles: int | None = None, jumps: float = 6.0,
-           ess_threshold: float = 0.5, chains: int | None = None, burn_in: int = 100, thin: int = 2,
-           chunk_size: int | None = None) -> SampleResult:
-    """Draw ``n`` debiased latents from ``generator`` for ``target`` with exponent ``rho``.
+Settings: TypeAlias = SIRSettings | SMCSettings | MCMCSettings
+
+
+RHO_LIMIT = 1e6
+
+
+def sample_options(generator: object, *, rho: float, target: str, sampler: str, seed: int | None) -> None:
+    """Check every option of :func:`sample` that can be checked before any work (the service calls this first)."""
+    check_choice("sampler", sampler, SAMPLERS)
+    check_choice("target", target, TARGETS)
+    if seed is not None:
+        check_seed(seed)
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not abs(rho) <= RHO_LIMIT:
+        raise InvalidArgumentError(f"rho must be a finite number with |rho| <= {RHO_LIMIT:g}, got {rho!r}",
+                                   field="rho")
+    TemperedTarget(generator, float(rho), target)  # the prior and target checks
+
+
+def sample(generator: object, n: int, *, rho: float = 1.0, target: Target = "tilted", sampler: str = "auto",
+           seed: int | None = None, top_k: int | None = None, chunk_size: int | None = None,
+           log_volume_function: LogVolumeFunction | None = None, max_evaluations: int | None = None,
+           deadline: float | None = None, settings: Settings | None = None,
+           progress: Callable[[Progress], None] | None = None,
+           should_stop: Callable[[], str | None] | None = None) -> SampleResult:
+    """Draw ``n`` debiased latents from ``generator`` (a ``Generator`` with a prior) for ``target`` and ``rho``.
 
     Args:
-        sampler: ``"sir"``, ``"smc"`` or ``"mcmc"``.
-        max_evaluations: budget of log-volume evaluations; ``deadline``: seconds from now. Either stops SMC/MCMC
-            cleanly, with ``diagnostics["stopped"]`` saying why; SIR refuses a pool larger than the budget.
-        proposals, scheme: SIR's pool size (default ``10 n``) and resampling scheme.
-        particles, jumps, ess_threshold: SMC's population (default ``n``), accepted MH moves per particle after
-            each resampling (on average), and the ESS share each tempering step keeps.
-        chains, burn_in, thin: MCMC's chains (default ``min(n, 32)``), adaptation sweeps and thinning.
+        sampler: ``"auto"``, ``"sir"``, ``"smc"`` or ``"mcmc"``.
+        log_volume_function: latents ``(N, ...)`` -> log-volumes ``(N,)``; default the exact ones (with ``top_k``
+            and ``chunk_size``).
+        max_evaluations: budget of log-volume evaluations; ``deadline``: seconds from now; ``should_stop``: called
+            between sweeps, returns a reason to stop (e.g. ``"cancelled"``) or None. Each stops SMC/MCMC cleanly,
+            and the result says why and which ``beta`` was reached; SIR refuses a pool larger than the budget.
+        settings: :class:`SIRSettings`, :class:`SMCSettings` or :class:`MCMCSettings` for the sampler named
+            (auto takes SIR's and SMC's).
+        progress: called after each tempering step (SMC), kept sweep (MCMC) or pool (SIR).
     """
-    check_choice("sampler", sampler, SAMPLERS)
-    check_choice("target", target, ("tilted", "uniform"))
-    if seed is None:
-        seed = int(torch.randint(0, 2**62, (1,)))
+    sample_options(generator, rho=rho, target=target, sampler=sampler, seed=seed)
+    check_count("n", n)
+    seed = int(torch.randint(0, 2**62, (1,))) if seed is None else check_seed(seed)
     random = torch.Generator().manual_seed(seed)
     stop_at = None if deadline is None else time.monotonic() + deadline
-    goal = TemperedTarget(generator, float(rho), target, top_k, max_evaluations, stop_at, chunk_size)
+    goal = TemperedTarget(generator, float(rho), target, top_k, max_evaluations, stop_at, chunk_size,
+                          log_volume_function, should_stop)
     if sampler == "sir":
-        return _sir(goal, n, proposals or 10 * n, scheme, seed)
-    if sampler == "smc":
-        population, trace = smc(goal, particles or n, ess_threshold=ess_threshold, jumps=jumps, random=random)
-        latents = population.latents[:n]
-        diagnostics = {"schedule": trace.schedule, "ess_history": trace.ess, "acceptance": trace.acceptance,
-                       "step_sizes": trace.step_sizes, "moves": trace.moves, "log_normalizer": trace.log_normalizer,
-                       "beta": trace.schedule[-1] if trace.schedule else 0.0, "stopped": trace.stopped,
-                       "particles": particles or n}
-        ess = trace.ess[-1] if trace.ess else 0.0
-        return SampleResult(latents, None, ess, None, _distinct(latents), goal.evaluations, sampler, seed,
-                            diagnostics)
-    latents, chain_trace = mcmc(goal, n, chains=chains or min(n, 32), burn_in=burn_in, thin=thin, random=random)
-    diagnostics = {"acceptance": chain_trace.acceptance, "autocorrelation_ess": chain_trace.autocorrelation_ess,
-                   "step_size": chain_trace.step_size, "chains": chain_trace.chains,
-                   "kept_per_chain": chain_trace.kept_per_chain, "stopped": chain_trace.stopped}
-    return SampleResult(latents, None, chain_trace.autocorrelation_ess, None, _distinct(latents), goal.evaluations,
-                        sampler, seed, diagnostics)
+        sir = settings if isinstance(settings, SIRSettings) else SIRSettings()
+        result = _sir(goal, n, sir.proposals or 10 * n, sir.scheme, seed, "requested", progress)
+    elif sampler == "smc":
+        result = _smc(goal, n, settings if isinstance(settings, SMCSettings) else SMCSettings(), seed, random,
+                      "requested", None, progress)
+    elif sampler == "mcmc":
+        result = _mcmc(goal, n, settings if isinstance(settings, MCMCSettings) else MCMCSettings(), seed, random,
+                       progress)
+    else:
+        result = _auto(goal, n, settings, seed, random, progress)
+    return _with_warnings(result, n)
 
 
-def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: Scheme, seed: int) -> SampleResult:
-    reason = goal.affordable(proposals)
-    if reason == "max_evaluations":
+def _auto(goal: TemperedTarget, n: int, settings: Settings | None, seed: int, random: torch.Generator,
+          progress: Callable[[Progress], None] | None) -> SampleResult:
+    """Pilot, then SIR where a pool of at most ``20 n`` is predicted to have ESS ``4 n``, else SMC."""
+    smc_settings = settings if isinstance(settings, SMCSettings) else SMCSettings()
+    scheme = "systematic"  # fewer duplicates than multinomial for the same expectation
+    size = max(smc_settings.particles or n, 2)
+    pilot_latents = goal.generator.sample_latents(size, seed=int(torch.randint(0, 2**62, (1,), generator=random)))
+    pilot = Particles(pilot_latents, goal.log_volumes(pilot_latents), goal.log_base(pilot_latents))
+    tilt = goal.tilt(1.0, pilot.log_volumes)
+    share = effective_sample_size(tilt.masked_fill(~torch.isfinite(pilot.log_volumes), -math.inf)) / size
+    finite = tilt[torch.isfinite(tilt)]
+    spread = float(finite.std()) if finite.numel() > 1 else 0.0
+    measured = (f"pilot of {size} base latents: weight ESS {share:.1%} of the pilot, "
+                f"rho*log_volume std {spread:.2g} nats")
+    pool = math.ceil(POOL_ESS_PER_DRAW * n / max(share, 1e-12))
+    affordable = goal.max_evaluations is None or pool <= goal.max_evaluations
+    if pool <= LARGEST_POOL * n and affordable:
+        result = _sir(goal, n, max(pool, size), scheme, seed, f"sir: {measured}; a pool of {max(pool, size)} is "
+                      f"predicted to give ESS {POOL_ESS_PER_DRAW:g} n", progress, pilot.latents, pilot.log_volumes)
+        assert isinstance(result.trace, SIRTrace)
+        if result.trace.pool_ess >= WORST_POOL_ESS_PER_DRAW * n:
+            return result
+        measured += f"; the pool of {result.trace.proposals} had ESS {result.trace.pool_ess:.1f} only"
+        return _smc(goal, n, smc_settings, seed, random, f"smc: {measured}", None, progress)
+    why = "importance weights from the base would collapse" if pool > LARGEST_POOL * n else \
+        "the pool SIR needs is over the evaluation budget"
+    return _smc(goal, n, smc_settings, seed, random, f"smc: {measured}; {why}", pilot, progress)
+
+
+def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: str, seed: int, choice: str,
+         progress: Callable[[Progress], None] | None, known: Tensor | None = None,
+         known_volumes: Tensor | None = None) -> SampleResult:
+    """SIR on a pool of ``proposals`` base draws; the first ``len(known)`` of them may be given, already evaluated."""
+    reuse = 0 if known is None else known.shape[0]
+    if goal.max_evaluations is not None and goal.evaluations + proposals - reuse > goal.max_evaluations:
         raise LimitExceededError(f"SIR needs {proposals} log-volume evaluations for its pool, over the budget of "
                                  f"{goal.max_evaluations}; lower proposals or raise max_evaluations",
                                  field="max_evaluations")
-    pool = goal.generator.sample_latents(proposals, seed=seed)
+    fresh = goal.generator.sample_latents(proposals - reuse, seed=seed)
+    volumes = goal.log_volumes(fresh)
+    pool = fresh if known is None else torch.cat([known, fresh])
+    if known_volumes is not None:
+        volumes = torch.cat([known_volumes.to(volumes), volumes])
     log_proposal = goal.generator.log_prior(pool) if goal.target == "uniform" else None
-    return resample_pool(pool, goal.log_volumes(pool), n, rho=goal.rho, target=goal.target,
-                         log_proposal=log_proposal, scheme=scheme, seed=seed)
+    drawn: Drawn = resample_pool(pool, volumes, n, rho=goal.rho, target=goal.target, log_proposal=log_proposal,
+                                 scheme=scheme, seed=seed)
+    if progress is not None:
+        progress(Progress("sir", 1.0, goal.evaluations, 1, drawn.trace.pool_ess))
+    return SampleResult(drawn.latents, drawn.log_weights, drawn.ess, drawn.distinct, goal.evaluations, "sir", seed,
+                        choice, 1.0, "done", drawn.trace)
 
 
-def resample_pool(pool: Tensor, log_volumes: Tensor, n: int, *, rho: float, target: Literal["tilted", "uniform"],
-                  log_proposal: Tensor | None, scheme: Scheme, seed: int) -> SampleResult:
-    """SIR's second half, for callers that computed the pool's log-volumes themselves (the service batches them):
-    weight ``pool`` ``(N, ...)`` for the target and draw ``n`` latents by ``scheme``. ``diagnostics["indices"]``
-    holds the drawn pool indices (on the pool's device)."""
-    weights = log_weights(log_volumes, rho=rho, target=target, log_proposal=log_proposal)
-    diagnostics: dict[str, Any] = {"proposals": pool.shape[0], "scheme": scheme, "stopped": "done",
-                                   "acceptance_rate": math.nan}
-    if scheme == "rejection":
-        rejection = rejection_sample(weights, n, seed=seed)
-        indices = rejection.indices
-        diagnostics["acceptance_rate"] = rejection.acceptance_rate
-    else:
-        indices = resample(weights, n, scheme=scheme, seed=seed)
-    indices = indices.to(pool.device)
-    diagnostics["indices"] = indices
-    return SampleResult(pool[indices], weights[indices.cpu()], effective_sample_size(weights), max_weight(weights),
-                        int(torch.unique(indices).shape[0]), pool.shape[0], "sir", seed, diagnostics)
+def _smc(goal: TemperedTarget, n: int, settings: SMCSettings, seed: int, random: torch.Generator, choice: str,
+         initial: Particles | None, progress: Callable[[Progress], None] | None) -> SampleResult:
+    particles = max(settings.particles or n, n, 2) if initial is None else initial.latents.shape[0]
+    population, ancestors, trace = smc(goal, settings, particles, random=random, initial=initial, progress=progress)
+    keep = None
+    if particles > n:  # a random subset: systematic resampling leaves families next to each other
+        keep = torch.randperm(particles, generator=random)[:n]
+    latents = population.latents if keep is None else population.latents[keep.to(population.latents.device)]
+    ess = population_ess(population, ancestors, keep)
+    return SampleResult(latents, None, ess, _distinct(latents), goal.evaluations, "smc", seed, choice, trace.beta,
+                        trace.stopped, trace)
+
+
+def _mcmc(goal: TemperedTarget, n: int, settings: MCMCSettings, seed: int, random: torch.Generator,
+          progress: Callable[[Progress], None] | None) -> SampleResult:
+    chains = settings.chains or min(n, 32)
+    latents, ess, trace = mcmc(goal, settings, n, max(chains, 1), random=random, progress=progress)
+    return SampleResult(latents, None, ess, _distinct(latents), goal.evaluations, "mcmc", seed, "requested", 1.0,
+                        trace.stopped, trace)
+
+
+def _with_warnings(result: SampleResult, n: int) -> SampleResult:
+    """Say in words what a user must know before trusting the sample."""
+    warnings = []
+    if result.stopped != "done":
+        warnings.append(f"stopped by {result.stopped} at beta = {result.beta:.3g}: the latents follow the tempered "
+                        f"target base * volume^(beta * rho), not the one asked for")
+    count = result.latents.shape[0]
+    if count < n:
+        warnings.append(f"only {count} of the {n} latents asked for")
+    if count and result.ess < 0.5 * count:
+        warnings.append(f"effective sample size {result.ess:.1f} of {count} latents: the sample is collapsed or "
+                        f"correlated (sampler='auto' or 'smc' avoid this)")
+    if count and result.distinct < 0.9 * count:
+        warnings.append(f"only {result.distinct} distinct latents of {count}")
+    return SampleResult(**{**result.__dict__, "warnings": tuple(warnings)})
 
 
 def _distinct(latents: Tensor) -> int:

@@ -3,88 +3,164 @@
 Particles start from the base (``beta = 0``: the prior, or uniform on the region). Each step raises ``beta`` as far
 as it can while the effective sample size of the incremental weights ``exp((beta' - beta) rho log_volume)`` stays at
 ``ess_threshold`` of the particles (bisection), accumulates the log normalising constant, resamples (systematic),
-and rejuvenates the particles with ``moves`` Metropolis–Hastings sweeps that leave ``pi_beta'`` invariant
-(:mod:`gendebias.geometry.kernels`). It ends at ``beta = 1`` (Del Moral, Doucet & Jasra, JRSS-B 2006; adaptive
-tempering as in Jasra et al., Scand. J. Stat. 2011). Where pool resampling (SIR) collapses to a few latents because
-log-volumes spread over tens of nats, the tempered path never lets one step's weights degenerate.
+and moves the particles with gpCN Metropolis–Hastings sweeps around a Gaussian fitted to the population
+(:mod:`gendebias.geometry.kernels`) until they have forgotten where the step started: the mean correlation between
+their start and their current state falls below ``decorrelation``. It ends at ``beta = 1`` (Del Moral, Doucet &
+Jasra, JRSS-B 2006; adaptive tempering as in Jasra, Stephens, Doucet & Tsagaris, Scand. J. Stat. 2011).
 
-A budget (``max_evaluations``, deadline) stops it cleanly before a sweep it cannot afford; the result then says
-which ``beta`` it reached, and its particles target ``pi_beta``, not ``pi``.
+The effective sample size reported for the final population comes from its genealogy
+(:func:`gendebias.geometry.ess.genealogy_ess`), not from the last step's incremental weights, which say nothing
+about how correlated the resampled copies still are.
+
+A budget (``max_evaluations``, deadline, a stop request) ends it cleanly before a sweep it cannot afford; the trace
+then says which ``beta`` it reached, and its particles target ``pi_beta``, not ``pi``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from gendebias.errors import DegenerateWeightsError
+from gendebias.geometry.ess import genealogy_ess, statistics
 from gendebias.geometry.kernels import (
     Particles,
     TemperedTarget,
     adapted_step,
+    correlation_with_start,
+    ensemble_sweep,
+    family_halves,
     initial_step,
-    metropolis_sweep,
 )
+from gendebias.geometry.progress import Progress
 from gendebias.geometry.resample import resample
 from gendebias.geometry.weights import effective_sample_size
+
+LAGS = 50  # resampling steps back whose families the ESS estimate looks at
+
+
+@dataclass(frozen=True)
+class SMCSettings:
+    """``particles`` (default ``n``); each step keeps ``ess_threshold`` of the particles' ESS; after each
+    resampling, sweeps run until the population's genealogy ESS is ``step_diversity`` of the particles
+    (``diversity`` after the last step), at least ``min_moves`` and at most ``max_moves`` of them."""
+
+    particles: int | None = None
+    ess_threshold: float = 0.5
+    diversity: float = 0.9
+    step_diversity: float = 0.8
+    min_moves: int = 1
+    max_moves: int = 100
 
 
 @dataclass
 class SMCTrace:
-    """What happened, step by step: ``schedule`` (beta after each step), ``ess`` (of the incremental weights,
-    before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes``, ``moves`` (sweeps run)."""
+    """What happened, step by step: ``schedule`` (beta after each step), ``step_ess`` (ESS of the incremental
+    weights, before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes``, ``moves`` (sweeps
+    run), ``correlation`` (with the step's start, after its sweeps), ``diversity`` (the population's genealogy ESS
+    after them); ``log_normalizer`` estimates
+    ``log E_base[exp(rho log_volume)]``; ``particles`` the population size."""
 
+    particles: int = 0
     schedule: list[float] = field(default_factory=list)
-    ess: list[float] = field(default_factory=list)
+    step_ess: list[float] = field(default_factory=list)
     acceptance: list[float] = field(default_factory=list)
     step_sizes: list[float] = field(default_factory=list)
     moves: list[int] = field(default_factory=list)
+    correlation: list[float] = field(default_factory=list)
+    diversity: list[float] = field(default_factory=list)
     log_normalizer: float = 0.0
     stopped: str = "done"
 
+    @property
+    def beta(self) -> float:
+        return self.schedule[-1] if self.schedule else 0.0
 
-def smc(target: TemperedTarget, particles: int, *, ess_threshold: float = 0.5, jumps: float = 6.0,
-        min_moves: int = 2, max_moves: int = 60, random: torch.Generator) -> tuple[Particles, SMCTrace]:
-    """Run adaptive-tempering SMC with ``particles`` particles; returns the final population and its trace.
 
-    After each resampling, MH sweeps run until the particles have made ``jumps`` accepted moves each on average
-    (the sum of the sweeps' acceptance rates), at least ``min_moves`` and at most ``max_moves`` sweeps. Too few
-    moves leave resampled copies correlated: on a 64-dimensional piecewise-affine generator, 5 sweeps per step
-    (~1.3 jumps) biased a marginal by -0.010 (4 SE over 6 seeds), 30 sweeps (~7.5 jumps) by +0.001.
-    ``log_normalizer`` estimates ``log E_base[exp(rho * log_volume)]`` (the log of ``Z_1 / Z_0``).
+def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random: torch.Generator,
+        initial: Particles | None = None,
+        progress: Callable[[Progress], None] | None = None) -> tuple[Particles, list[Tensor], SMCTrace]:
+    """Run adaptive-tempering SMC with ``particles`` particles (or the base draws ``initial``, already evaluated).
+
+    Returns the final population, each particle's ancestors ``1..LAGS`` resampling steps back (for
+    :func:`~gendebias.geometry.ess.genealogy_ess`) and the trace.
     """
-    seed = int(torch.randint(0, 2**62, (1,), generator=random))
-    latents = target.generator.sample_latents(particles, seed=seed)
-    population = Particles(latents, target.log_volumes(latents), target.log_base(latents))
+    if initial is None:
+        seed = int(torch.randint(0, 2**62, (1,), generator=random))
+        latents = target.generator.sample_latents(particles, seed=seed)
+        initial = Particles(latents, target.log_volumes(latents), target.log_base(latents))
+    population = initial
+    particles = population.latents.shape[0]
     if target.rho < 0 and bool(torch.isneginf(population.log_volumes).any()):
         raise DegenerateWeightsError("rho < 0 gives infinite weight to rank-deficient latents (log_volume -inf)")
-    trace, beta, step = SMCTrace(), 0.0, initial_step(target, latents)
+    trace, beta, step = SMCTrace(particles=particles), 0.0, initial_step(target, population.latents)
+    lineage: list[Tensor] = []
     while beta < 1.0:
-        next_beta, increments = _next_temperature(target, population.log_volumes, beta, ess_threshold)
+        next_beta, increments = _next_temperature(target, population.log_volumes, beta, settings.ess_threshold)
         trace.log_normalizer += float(torch.logsumexp(increments, 0)) - math.log(particles)
-        trace.ess.append(effective_sample_size(increments))
-        order = resample(increments, particles, scheme="systematic", seed=int(torch.randint(0, 2**62, (1,),
-                                                                                           generator=random)))
-        population, beta = population.take(order.to(population.latents.device)), next_beta
+        trace.step_ess.append(effective_sample_size(increments))
+        parents = resample(increments, particles, scheme="systematic",
+                           seed=int(torch.randint(0, 2**62, (1,), generator=random)))
+        population, beta = population.take(parents.to(population.latents.device)), next_beta
+        lineage.append(parents.cpu())
         trace.schedule.append(beta)
-        rates: list[float] = []
-        while len(rates) < max_moves and (len(rates) < min_moves or sum(rates) < jumps):
-            reason = target.affordable(particles)
-            if reason is not None:
-                trace.stopped = reason
-                break
-            population, accepted = metropolis_sweep(target, population, beta, step, random)
-            rates.append(float(accepted.double().mean()))
-            step = adapted_step(target, step, rates[-1])
-        trace.moves.append(len(rates))
-        trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)
-        trace.step_sizes.append(step)
+        population, step = _move(target, settings, population, beta, step, _ancestors(lineage), trace, random)
+        if progress is not None:
+            progress(Progress("smc", beta, target.evaluations, len(trace.schedule), trace.step_ess[-1]))
         if trace.stopped != "done":
             break
-    return population, trace
+    return population, _ancestors(lineage), trace
+
+
+def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, beta: float, step: float,
+          ancestors: list[Tensor], trace: SMCTrace, random: torch.Generator) -> tuple[Particles, float]:
+    """Sweeps at ``beta`` until the population is diverse again: its genealogy ESS (:func:`population_ess`)
+    reaches the wanted share of the particles (or the budget stops them). Each half of the families moves around a
+    Gaussian fitted to the other half (:func:`ensemble_sweep`)."""
+    halves = family_halves(ancestors[0], random)
+    start, correlation = population, 1.0
+    rates: list[float] = []
+    count = population.latents.shape[0]
+    wanted = (settings.diversity if beta >= 1.0 else settings.step_diversity) * count
+    diversity = population_ess(population, ancestors)
+    while len(rates) < settings.max_moves:
+        if len(rates) >= settings.min_moves and diversity >= wanted:
+            break
+        reason = target.affordable(population.latents.shape[0])
+        if reason is not None:
+            trace.stopped = reason
+            break
+        population, accepted = ensemble_sweep(target, population, beta, step, halves, random)
+        rates.append(float(accepted.double().mean()))
+        step = adapted_step(step, rates[-1])
+        correlation = correlation_with_start(start, population)
+        diversity = population_ess(population, ancestors)
+    trace.diversity.append(diversity)
+    trace.moves.append(len(rates))
+    trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)
+    trace.step_sizes.append(step)
+    trace.correlation.append(correlation)
+    return population, step
+
+
+def _ancestors(lineage: list[Tensor]) -> list[Tensor]:
+    """Each final particle's ancestor 1, 2, ... resampling steps back (at most :data:`LAGS`)."""
+    families: list[Tensor] = []
+    for parents in reversed(lineage[-LAGS:]):
+        families.append(parents if not families else parents[families[-1]])
+    return families
+
+
+def population_ess(population: Particles, ancestors: list[Tensor], keep: Tensor | None = None) -> float:
+    """Genealogy ESS of the population, or of its rows ``keep``."""
+    values = statistics(population.latents, population.log_volumes)
+    if keep is not None:
+        values, ancestors = values[keep], [family[keep] for family in ancestors]
+    return genealogy_ess(values, ancestors)
 
 
 def _next_temperature(target: TemperedTarget, log_volumes: Tensor, beta: float,

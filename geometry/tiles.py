@@ -1,8 +1,9 @@
 """Tile codes: which affine piece of a piecewise-affine generator each latent lies on.
 
 A continuous piecewise-affine generator splits latent space into convex tiles on which ``J`` is constant
-(DESIGN.md §1). A tile is identified by the generator's activation pattern at ``z`` (the piece each
-piecewise-linear activation is on; see :mod:`gendebias.geometry.activations`), hashed to a 64-bit **tile code**:
+(``docs/design.md#tiles-and-tile-codes``). A tile is identified by the generator's activation pattern at ``z`` (the
+piece each piecewise-linear activation is on; see :mod:`gendebias.geometry.activations`), hashed to a 64-bit
+**tile code**:
 
     tile_code(z) = sum_i sum_j pattern_ij(z) * key_ij   (mod 2^64)
 

@@ -1,10 +1,10 @@
 """Per-latent log-volumes and singular values of a generator's Jacobian.
 
-``log_volume(z) = 1/2 * log det(J(z)^T J(z)) = sum_i log sigma_i(J(z))`` (DESIGN.md §1): the log of the factor
-by which the generator scales d-dimensional volume at ``z``. Under naive sampling ``z ~ p`` the generated manifold
-carries density ``p(z) / exp(log_volume(z))``; MaGNET (Humayun, Balestriero & Baraniuk, ICLR 2022, §3) reweights
-by this volume to make outputs area-uniform, and Polarity Sampling (Humayun et al., CVPR 2022, §3) raises it to a
-power ``rho`` and keeps only the ``top_k`` largest singular values.
+``log_volume(z) = 1/2 * log det(J(z)^T J(z)) = sum_i log sigma_i(J(z))`` (``docs/design.md#log-volume``): the log
+of the factor by which the generator scales d-dimensional volume at ``z``. Under naive sampling ``z ~ p`` the
+generated manifold carries density ``p(z) / exp(log_volume(z))``; MaGNET (Humayun, Balestriero & Baraniuk,
+ICLR 2022, §3) reweights by this volume to make outputs area-uniform, and Polarity Sampling (Humayun et al.,
+CVPR 2022, §3) raises it to a power ``rho`` and keeps only the ``top_k`` largest singular values.
 
 Numerics (method ``"exact"``): ``J`` is cast to float64 and the Gram matrix ``J^T J`` is factorised by Cholesky,
 ``log_volume = sum_i log L_ii``, wherever that is as accurate as ``J`` itself; every other latent (a failed Cholesky,
@@ -39,8 +39,9 @@ Methods (:data:`METHODS`, :func:`log_volume_estimate` returns values with error 
 * ``randomized``: top-k by randomized SVD with power iterations (:mod:`gendebias.geometry.randomized`).
 * ``projection``: the published random-projection pipeline, debiased (:mod:`gendebias.geometry.projection`).
 
-Stochastic Lanczos quadrature is not offered: issue 5 measured 2.6-7 nats of error with 10-100 probes and a bias of
-hundreds of nats at condition 1e3, so no error bar would make it useful for weights.
+Stochastic Lanczos quadrature is not offered: measurements reported from an H200 (not reproduced in
+``benchmarks/RESULTS.md``) found 2.6-7 nats of error with 10-100 probes and a bias of hundreds of nats at
+condition 1e3, so no error bar would make it useful for weights.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def log_volume(generator: GeneratorLike, latents: Tensor, *, method: Method = "e
         precision: ``"fp32"``, ``"tf32"`` or ``"bf16"`` products; the Gram and factorisation stay float64.
         memory_budget: bytes one chunk may use (None: the device's default).
         cache: on a piecewise-affine generator, compute one value per tile code and reuse it for every latent
-            in the same tile (pays off only at tiny latent dims, DESIGN.md §1). Refused on other generators.
+            in the same tile (pays off only at tiny latent dims, ``docs/design.md#tiles-and-tile-codes``).
+            Refused on other generators.
         options: the method's own knobs (``oversampling``, ``power_iterations``, ``projection_dim``, ``seed``).
 
     Returns:

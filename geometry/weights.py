@@ -1,6 +1,6 @@
 """Importance weights over latents, always in log space and self-normalised with log-sum-exp.
 
-Targets (DESIGN.md §1), for latents drawn from a proposal ``q``:
+Targets (``docs/design.md#targets-and-rho``), for latents drawn from a proposal ``q``:
 
 * ``tilted`` (MaGNET, ICLR 2022, §3.2; Polarity Sampling, CVPR 2022, §3): ``pi(z) ∝ p(z) * exp(rho * log_volume(z))``
   with ``p`` the latent prior. ``log_w = rho * log_volume + log p - log q``; with ``q = p`` (no ``log_proposal``)

@@ -23,7 +23,7 @@ import torch
 from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator, load_generator, resolve_device
 from gendebias.generators.spec import sha256_of
-from gendebias.geometry import resample
+from gendebias.geometry import effective_sample_size, log_volume, resample
 from gendebias.geometry.weights import tilted
 from gendebias.jobs.engines import map_shards
 from gendebias.jobs.latent_files import open_latents, shard_count
@@ -64,21 +64,25 @@ def run_volumes(generator_source: str, latents_path: str | Path, out: str | Path
 
 
 def run_resample(generator_source: str, out: str | Path, *, proposals_count: int, n: int, rho: float = 1.0,
-                 seed: int = 0, sampler: str = "sir", shard_size: int = 65_536, engine: str = "local",
+                 seed: int = 0, sampler: str = "auto", shard_size: int = 65_536, engine: str = "local",
                  top_k: int | None = None, chunk_size: int | None = 64, workers: int | None = None,
                  ray_address: str | None = None, progress: bool = True, device: str = "auto") -> dict[str, Any]:
     """``n`` debiased latents from ``proposals_count`` seeded prior proposals (target ``tilted``); ``device`` as
     for :func:`run_volumes`."""
     generator = load_generator(generator_source)
     _check_device(device, engine)
-    if sampler not in ("sir", "smc"):
-        raise InvalidArgumentError(f"batch resample serves samplers ['sir', 'smc'], got {sampler!r}", field="sampler")
+    if sampler not in ("auto", "sir", "smc"):
+        raise InvalidArgumentError(f"batch resample serves samplers ['auto', 'sir', 'smc'], got {sampler!r}",
+                                   field="sampler")
     for name, value in (("proposals", proposals_count), ("n", n)):
         if value < 1:
             raise InvalidArgumentError(f"{name} must be >= 1, got {value}", field=name)
     if not math.isfinite(rho):
         raise InvalidArgumentError(f"rho must be finite, got {rho}", field="rho")
     _check_shard_size(shard_size)
+    choice = "requested"
+    if sampler == "auto":
+        sampler, choice = _choose(generator, proposals_count, n, rho, seed, top_k)
     spec = {"kind": "resample", "format": FORMAT, **_describe(generator_source, generator),
             "proposals": proposals_count, "n": n, "rho": rho, "seed": seed, "sampler": sampler,
             "shard_size": shard_size, "top_k": top_k, "scheme": "multinomial"}
@@ -90,10 +94,27 @@ def run_resample(generator_source: str, out: str | Path, *, proposals_count: int
     entries = _run(tasks, folder, generator_source, engine, workers, ray_address, progress, device)
     draws = _draw(folder, generator, entries, n=n, seed=seed, sampler=sampler, shard_size=shard_size)
     summary = {"kind": "resample", "generator_id": spec["generator_id"], "proposals": proposals_count, "n": n,
-               "rho": rho, "seed": seed, "sampler": sampler, "scheme": "multinomial", "shards": len(entries),
-               **draws}
+               "rho": rho, "seed": seed, "sampler": sampler, "choice": choice, "scheme": "multinomial",
+               "shards": len(entries), **draws}
     _finish(folder, entries, summary)
     return summary
+
+
+PILOT = 2048
+
+
+def _choose(generator: Generator, proposals: int, n: int, rho: float, seed: int,
+            top_k: int | None) -> tuple[str, str]:
+    """Auto: ``sir`` when a pilot of prior latents predicts a pool ESS of at least ``4 n`` for the whole pool,
+    else ``smc`` (independent populations per shard). Seeded, so a resumed job makes the same choice."""
+    size = min(PILOT, proposals)
+    latents = generator.sample_latents(size, seed=shard_seed(seed, 0, 7))
+    weights = tilted(log_volume(generator, latents, top_k=top_k).cpu().double(), rho)
+    share = effective_sample_size(weights) / size
+    predicted = share * proposals
+    sampler = "sir" if predicted >= 4 * n else "smc"
+    return sampler, (f"{sampler}: a pilot of {size} prior latents had weight ESS {share:.1%}, so the pool of "
+                     f"{proposals} is predicted to have ESS {predicted:.0f} for n = {n}")
 
 
 def _check_device(device: str, engine: str) -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import torch
 
 from gendebias.generators import Generator
-from gendebias.geometry import log_volume, sample, singular_values, tile_codes
+from gendebias.geometry import SMCTrace, log_volume, sample, singular_values, tile_codes
 from gendebias.geometry.weights import tilted
 from gendebias.jobs.latent_files import open_latents
 from gendebias.jobs.storage import JobFolder
@@ -82,10 +82,11 @@ def _smc_shard(task: ShardTask, generator: Generator, rows: int) -> dict[str, An
     flat = result.latents.flatten(1).cpu().numpy()
     columns = {"latent_id": pa.array(np.arange(task.start, task.start + flat.shape[0], dtype=np.int64)),
                "latents": pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])}
-    trace = result.diagnostics
+    trace = result.trace
+    assert isinstance(trace, SMCTrace)
     return JobFolder(task.out).write_shard(task.index, pa.table(columns), {
-        "log_normalizer": trace["log_normalizer"], "evaluations": result.evaluations, "stopped": trace["stopped"],
-        "min_ess": min(trace["ess_history"]) if trace["ess_history"] else 0.0})
+        "log_normalizer": trace.log_normalizer, "evaluations": result.evaluations, "stopped": result.stopped,
+        "beta": result.beta, "ess": result.ess, "min_ess": min(trace.step_ess) if trace.step_ess else 0.0})
 
 
 def _stats(volumes: torch.Tensor) -> dict[str, float]:

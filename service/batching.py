@@ -7,6 +7,11 @@ then keeps taking jobs with the same key (generator, class, options) for up to `
 call (chunked by the geometry's memory budget), and singular values and tile codes when asked. A job whose
 caller went away (deadline, cancel) is dropped before it runs. Results are per latent, so merging only changes
 float round-off.
+
+Fairness: one call keeps at most ``WINDOW`` jobs in the queue, so a million-latent pool takes turns with a
+two-latent request instead of making it wait for the whole pool. Samplers (SIR, SMC, MCMC) run on their own threads
+and send every batch of log-volumes they need through the same queue, so they pass the same admission limit,
+interleave with everything else, and stop as soon as their call is cancelled.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from gendebias.geometry import log_volume_estimate, singular_values, tile_codes
 from gendebias.service.metrics import Metrics
 
 T = TypeVar("T")
+WINDOW = 2  # jobs one call keeps in the queue at once
+SAMPLER_THREADS = 16  # samplers run here and wait on the device thread for their log-volumes
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class BatchingEngine:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
         self._held: _Job | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gendebias-device")
+        self._samplers = ThreadPoolExecutor(max_workers=SAMPLER_THREADS, thread_name_prefix="gendebias-sampler")
         self._consumer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -97,25 +105,46 @@ class BatchingEngine:
             self._consumer.cancel()
             await asyncio.gather(self._consumer, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._samplers.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``function`` on the device thread (samplers that batch their own particles)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
 
-    async def log_volumes(self, generator_id: str, generator: Generator, latents: Tensor,
-                          options: Options = Options()) -> Volumes:
-        """Results for ``latents`` ``(N, *latent_shape)``, computed in batches of at most ``max_batch``."""
-        loop = asyncio.get_running_loop()
-        jobs = [_Job(generator_id, generator, piece, options, loop.create_future())
-                for piece in latents.split(self.max_batch)]
-        if self._queue.maxsize - self._queue.qsize() < len(jobs):
+    def admit(self, jobs: int = 1) -> None:
+        """Refuse (``QueueFullError``) unless ``jobs`` more jobs fit the queue now: the one admission check every
+        request passes before any work."""
+        if self._queue.maxsize - self._queue.qsize() < jobs:
             raise QueueFullError(f"the server's work queue is full ({self._queue.qsize()} jobs waiting); "
                                  "retry with backoff")
-        for job in jobs:
-            self._queue.put_nowait(job)
-        self.metrics.queue_depth.set(self._queue.qsize())
+
+    async def run_sampler(self, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a sampler on a sampler thread; its log-volumes come back through :meth:`log_volumes`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._samplers, functools.partial(function, *args, **kwargs))
+
+    async def log_volumes(self, generator_id: str, generator: Generator, latents: Tensor,
+                          options: Options = Options(), *, admitted: bool = False) -> Volumes:
+        """Results for ``latents`` ``(N, *latent_shape)``, computed in jobs of at most ``max_batch`` latents.
+
+        A call keeps at most :data:`WINDOW` jobs in the queue at once, so a large request takes turns with the
+        others instead of filling the queue ahead of them. A call that is not ``admitted`` yet is refused when its
+        first jobs do not fit; later jobs wait for room. Cancelling the call drops its queued jobs.
+        """
+        loop = asyncio.get_running_loop()
+        pieces = latents.split(self.max_batch)
+        if not admitted:
+            self.admit(min(WINDOW, len(pieces)))
+        jobs: list[_Job] = []
         try:
+            for piece in pieces:
+                if len(jobs) >= WINDOW:
+                    await asyncio.wait({jobs[-WINDOW].future})
+                job = _Job(generator_id, generator, piece, options, loop.create_future())
+                await self._queue.put(job)
+                jobs.append(job)
+                self.metrics.queue_depth.set(self._queue.qsize())
             results = await asyncio.gather(*(job.future for job in jobs))
         except BaseException:
             for job in jobs:

@@ -1,4 +1,6 @@
-"""Server configuration, resolved once (STYLE.md rule 7): CLI flag > ``GENDEBIAS_*`` env var > TOML file > default.
+"""Server configuration, resolved once: CLI flag > ``GENDEBIAS_*`` env var > TOML file > default.
+
+Every setting is listed in ``docs/service.md#configuration``.
 
 The TOML file holds a ``[server]`` table with the field names below (``registry`` relative to the file). The result
 is a frozen :class:`ServiceConfig` passed down to every part of the server; nothing else reads the environment.

@@ -21,6 +21,7 @@ from gendebias.errors import (
     LimitExceededError,
 )
 from gendebias.generators import Generator
+from gendebias.geometry.sampling import RHO_LIMIT
 from gendebias.service.batching import Options
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import tensor_pb2
@@ -30,8 +31,9 @@ TARGETS = {pb.TARGET_UNSPECIFIED: "tilted", pb.TARGET_TILTED: "tilted", pb.TARGE
 SCHEMES = {pb.SCHEME_UNSPECIFIED: "multinomial", pb.SCHEME_MULTINOMIAL: "multinomial",
            pb.SCHEME_SYSTEMATIC: "systematic", pb.SCHEME_WITHOUT_REPLACEMENT: "without_replacement",
            pb.SCHEME_REJECTION: "rejection"}
-SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "sir", pb.SAMPLER_SIR: "sir", pb.SAMPLER_SMC: "smc", pb.SAMPLER_MCMC: "mcmc"}
-SAMPLER_CODES = {"sir": pb.SAMPLER_SIR, "smc": pb.SAMPLER_SMC, "mcmc": pb.SAMPLER_MCMC}
+SAMPLERS = {pb.SAMPLER_UNSPECIFIED: "auto", pb.SAMPLER_AUTO: "auto", pb.SAMPLER_SIR: "sir", pb.SAMPLER_SMC: "smc",
+            pb.SAMPLER_MCMC: "mcmc"}
+SAMPLER_CODES = {"auto": pb.SAMPLER_AUTO, "sir": pb.SAMPLER_SIR, "smc": pb.SAMPLER_SMC, "mcmc": pb.SAMPLER_MCMC}
 SCHEME_CODES = {name: code for code, name in SCHEMES.items() if code != pb.SCHEME_UNSPECIFIED}
 METHODS = {pb.METHOD_UNSPECIFIED: "exact", pb.METHOD_EXACT: "exact", pb.METHOD_RANDOMIZED: "randomized",
            pb.METHOD_PROJECTION: "projection"}
@@ -104,8 +106,9 @@ def volume_options(request: pb.ComputeLogVolumesRequest, generator: Generator) -
 def rho_from(has_rho: bool, value: float) -> float:
     if not has_rho:
         return 1.0
-    if not math.isfinite(value):
-        raise InvalidArgumentError(f"rho must be finite, got {value}", field="rho")
+    if not abs(value) <= RHO_LIMIT:
+        raise InvalidArgumentError(f"rho must be a finite number with |rho| <= {RHO_LIMIT:g}, got {value}",
+                                   field="rho")
     return value
 
 

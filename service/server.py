@@ -85,7 +85,7 @@ async def start_server(address: str, config: ServiceConfig,
 
 
 async def create_server(address: str, config: ServiceConfig) -> tuple[grpc.aio.Server, int]:
-    """Start a server on ``address`` and return it with its bound port (STYLE: tested on port 0)."""
+    """Start a server on ``address`` and return it with its bound port (port 0 picks a free one, as the tests do)."""
     running = await start_server(address, config)
     return running.server, running.port
 

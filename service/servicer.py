@@ -1,16 +1,19 @@
 """``DebiasService``: decode and validate, hand the work to the batching engine and the geometry, encode.
 
-No maths lives here (STYLE.md rule 6): log-volumes come from :class:`~gendebias.service.batching.BatchingEngine`,
-weights and resampling from :mod:`gendebias.geometry`. Each RPC's status codes are listed in the .proto file.
+No maths lives here (docs/design.md#conventions): log-volumes come from
+:class:`~gendebias.service.batching.BatchingEngine`, weights and resampling from :mod:`gendebias.geometry`. Each
+RPC's status codes are listed in the .proto file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import math
 import secrets
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -19,9 +22,22 @@ import grpc
 import torch
 from torch import Tensor
 
-from gendebias.errors import GendebiasError, InvalidArgumentError, UnknownGeneratorError
+from gendebias.errors import GendebiasError, InvalidArgumentError, LimitExceededError, UnknownGeneratorError
 from gendebias.generators import Generator
-from gendebias.geometry import effective_sample_size, log_weights, max_weight, resample_pool, sample
+from gendebias.geometry import (
+    MCMCSettings,
+    Progress,
+    SampleResult,
+    SIRSettings,
+    SIRTrace,
+    SMCSettings,
+    SMCTrace,
+    effective_sample_size,
+    log_weights,
+    max_weight,
+    sample,
+    sample_options,
+)
 from gendebias.service import decoding
 from gendebias.service.batching import BatchingEngine, Options
 from gendebias.service.config import ServiceConfig
@@ -121,10 +137,12 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         first: pb.ReweightRequest | None = None
         proposals: list[Tensor] = []
         chunks: list[Tensor] = []
+        seen = 0
         async for request in requests:  # validate every chunk as it arrives; compute once all are in
             first = first or request
             generator = self._generator(first.generator_id, _label(first))
-            latents = self._latents(request.latents, generator, sum(c.shape[0] for c in chunks))
+            latents = self._latents(request.latents, generator, seen)
+            seen += latents.shape[0]
             chunks.append(latents)
             if request.HasField("log_proposal") or proposals:
                 proposals.append(decoding.log_density_from(request.log_proposal, latents.shape[0],
@@ -134,9 +152,9 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         generator = self._generator(first.generator_id, _label(first))
         options = Options(decoding.top_k_from(first.top_k, generator))
         latents = torch.cat(chunks)
-        volumes = (await self.engine.log_volumes(first.generator_id, generator, latents, options)).log_volumes
         target = decoding.choice_from(first.target, decoding.TARGETS, field="target")
         rho = decoding.rho_from(first.HasField("rho"), first.rho)
+        volumes = (await self.engine.log_volumes(first.generator_id, generator, latents, options)).log_volumes
         log_proposal = torch.cat(proposals) if proposals else None
         if log_proposal is not None and log_proposal.shape[0] != volumes.shape[0]:
             raise InvalidArgumentError("log_proposal must accompany every chunk of latents", field="log_proposal")
@@ -152,6 +170,7 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
     @_observed
     async def Resample(self, request: pb.ResampleRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ResampleResponse]:
+        arrived = time.monotonic()
         generator = self._generator(request.generator_id, _label(request))
         n = decoding.count_within(request.n, self.config.max_n, field="n")
         sampler = decoding.choice_from(request.sampler, decoding.SAMPLERS, field="sampler")
@@ -160,61 +179,67 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         rho = decoding.rho_from(request.HasField("rho"), request.rho)
         top_k = decoding.top_k_from(request.top_k, generator)
         seed = request.seed if request.HasField("seed") else secrets.randbits(63)
-        if sampler != "sir":
-            async for response in self._sampled(request, generator, sampler, n, rho, target, top_k, seed, context):
-                yield response
-            return
-        proposals = decoding.count_within(self._pool_size(request, n), self.config.max_proposals, field="proposals")
-        pool = await asyncio.to_thread(generator.sample_latents, proposals, seed=seed)
-        volumes = (await self.engine.log_volumes(request.generator_id, generator, pool, Options(top_k))).log_volumes
-        log_proposal = generator.log_prior(pool) if target == "uniform" else None
-        result = await asyncio.to_thread(resample_pool, pool, volumes, n, rho=rho, target=target,
-                                         log_proposal=log_proposal, scheme=scheme, seed=seed)
-        indices = result.diagnostics["indices"]
-        row_bytes = generator.latent_dim * 8 + 16 + (math.prod(generator.output_shape) * 8 if request.return_outputs
-                                                     else 0)
-        for rows in decoding.row_slices(n, row_bytes, self.config.message_bytes):
-            latents = result.latents[rows]
-            chunk = pb.ResampleChunk(offset=rows.start, latents=decoding.wire(latents),
-                                     log_weights=decoding.wire(result.log_weights[rows]),
-                                     indices=decoding.wire(indices[rows]))
-            if request.return_outputs:
-                chunk.outputs.CopyFrom(decoding.wire(await asyncio.to_thread(_outputs, generator, latents)))
-            yield pb.ResampleResponse(chunk=chunk)
-        yield pb.ResampleResponse(summary=pb.ResampleSummary(
-            n=n, proposals=proposals, ess=result.ess, max_weight=result.max_weight, distinct=result.distinct,
-            evaluations=proposals, scheme=decoding.SCHEME_CODES[scheme], sampler=pb.SAMPLER_SIR, seed=seed,
-            acceptance_rate=result.diagnostics["acceptance_rate"], stopped="done"))
-
-    async def _sampled(self, request: pb.ResampleRequest, generator: Generator, sampler: str, n: int, rho: float,
-                       target: str, top_k: int | None, seed: int,
-                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ResampleResponse]:
-        """SMC or MCMC on the device thread, stopped cleanly by the evaluation budget or the call's deadline."""
         budget = decoding.count_within(request.max_evaluations or self.config.max_evaluations,
                                        self.config.max_evaluations, field="max_evaluations")
-        population = decoding.count_within(request.particles or (n if sampler == "smc" else min(n, 32)),
-                                           self.config.max_proposals, field="particles")
+        settings = self._sampler_settings(request, sampler, n, scheme)
+        sample_options(generator, rho=rho, target=target, sampler=sampler, seed=seed)
+        self.engine.admit()
         remaining = context.time_remaining()
-        deadline = None if remaining is None else 0.8 * remaining
-        sizes = {"particles": max(population, n)} if sampler == "smc" else {"chains": population}
-        result = await self.engine.run(sample, generator, n, rho=rho, target=target, top_k=top_k, sampler=sampler,
-                                       seed=seed, max_evaluations=budget, deadline=deadline, **sizes)
-        latents, trace = result.latents, result.diagnostics
+        stop_at = None if remaining is None else arrived + 0.8 * remaining
+        run = _SamplerRun(self.engine, request.generator_id, generator, Options(top_k), asyncio.get_running_loop())
+        progress: asyncio.Queue[Progress] = asyncio.Queue()
+        report = functools.partial(_report, run.loop, progress) if request.stream_progress else None
+        task = asyncio.ensure_future(self.engine.run_sampler(
+            run.sample, n, rho=rho, target=target, sampler=sampler, seed=seed, max_evaluations=budget,
+            stop_at=stop_at, settings=settings, progress=report))
+        waiter: asyncio.Future[Progress] | None = None
+        try:
+            while not task.done():
+                waiter = asyncio.ensure_future(progress.get())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if waiter.done():
+                    yield pb.ResampleResponse(progress=_progress_message(waiter.result(), arrived))
+            result = task.result()
+        finally:
+            run.stop()
+            task.cancel()
+            if waiter is not None:
+                waiter.cancel()
+        async for response in self._resampled(request, generator, result, n):
+            yield response
+
+    async def _resampled(self, request: pb.ResampleRequest, generator: Generator, result: SampleResult,
+                         n: int) -> AsyncIterator[pb.ResampleResponse]:
+        latents = result.latents
         count = latents.shape[0]
-        row_bytes = generator.latent_dim * 8 + (math.prod(generator.output_shape) * 8 if request.return_outputs else 0)
+        sir = result.trace if isinstance(result.trace, SIRTrace) else None
+        row_bytes = generator.latent_dim * 8 + 16 + (math.prod(generator.output_shape) * 8 if request.return_outputs
+                                                     else 0)
         for rows in decoding.row_slices(count, row_bytes, self.config.message_bytes):
             chunk = pb.ResampleChunk(offset=rows.start, latents=decoding.wire(latents[rows]))
+            if sir is not None and result.log_weights is not None:
+                chunk.log_weights.CopyFrom(decoding.wire(result.log_weights[rows]))
+                chunk.indices.CopyFrom(decoding.wire(sir.indices[rows]))
             if request.return_outputs:
                 chunk.outputs.CopyFrom(decoding.wire(await self.engine.run(_outputs, generator, latents[rows])))
             yield pb.ResampleResponse(chunk=chunk)
-        acceptance = trace["acceptance"]
-        yield pb.ResampleResponse(summary=pb.ResampleSummary(
-            n=count, proposals=population, ess=result.ess, distinct=result.distinct, evaluations=result.evaluations,
-            sampler=decoding.SAMPLER_CODES[sampler], seed=seed, acceptance_rate=math.nan, max_weight=math.nan,
-            schedule=trace.get("schedule", []), ess_history=trace.get("ess_history", []),
-            acceptance_rates=acceptance if isinstance(acceptance, list) else [acceptance],
-            log_normalizer=trace.get("log_normalizer", math.nan),
-            autocorrelation_ess=trace.get("autocorrelation_ess", math.nan), stopped=trace["stopped"]))
+        yield pb.ResampleResponse(summary=_summary(result, n))
+
+    def _sampler_settings(self, request: pb.ResampleRequest, sampler: str, n: int,
+                          scheme: str) -> SIRSettings | SMCSettings | MCMCSettings:
+        """The named sampler's settings from the request, each checked against the server's limits."""
+        if sampler == "mcmc":
+            chains = decoding.count_within(request.particles or min(n, 32), self.config.max_proposals,
+                                           field="particles")
+            return MCMCSettings(chains=chains)
+        if sampler == "smc" or (sampler == "auto" and request.particles):
+            particles = decoding.count_within(max(request.particles or n, n), self.config.max_proposals,
+                                              field="particles")
+            return SMCSettings(particles=particles)
+        if sampler == "auto":
+            return SIRSettings(scheme=scheme)
+        proposals = decoding.count_within(self._pool_size(request, n), self.config.max_proposals, field="proposals")
+        return SIRSettings(proposals=proposals, scheme=scheme)
 
     def _pool_size(self, request: pb.ResampleRequest, n: int) -> int:
         if request.proposals:
@@ -225,10 +250,14 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         return math.ceil(n * oversampling)
 
     def _latents(self, message: tensor_pb2.Tensor, generator: Generator, seen: int) -> Tensor:
-        latents = decoding.latents_from(message, generator, max_elements=self.config.max_latents
-                                        * generator.latent_dim)
-        decoding.count_within(seen + latents.shape[0], self.config.max_latents, field="latents", minimum=0)
-        return latents
+        """One message's latents, refused from its declared shape (before anything is allocated) when the stream's
+        total would pass ``max_latents``."""
+        remaining = max(self.config.max_latents - seen, 0)
+        try:
+            return decoding.latents_from(message, generator, max_elements=remaining * generator.latent_dim)
+        except LimitExceededError:
+            raise LimitExceededError(f"latents: the stream carries more than this server's limit of "
+                                     f"{self.config.max_latents} latents ({seen} so far)", field="latents") from None
 
     def _generator(self, generator_id: str, label: int | None) -> Generator:
         if generator_id not in self.generators:
@@ -257,6 +286,79 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
             prior_parameters=parameters, piecewise_affine=info.piecewise_affine,
             smooth_operations=list(info.smooth_operations), classes=info.classes or 0,
             frozen_noise=info.frozen_noise, dtype=DTYPES.get(self.generators[generator_id].dtype, 0))
+
+
+class _CancelledError(Exception):
+    """Raised on a sampler thread whose call is gone; nobody awaits it, so it never reaches the wire."""
+
+
+class _SamplerRun:
+    """One Resample's sampler, on a sampler thread: its log-volumes go through the batching engine (so it takes
+    turns with every other request), and :meth:`stop` (cancel, disconnect, deadline) ends it at its next batch."""
+
+    def __init__(self, engine: BatchingEngine, generator_id: str, generator: Generator, options: Options,
+                 loop: asyncio.AbstractEventLoop) -> None:
+        self.engine, self.generator_id, self.generator, self.options, self.loop = \
+            engine, generator_id, generator, options, loop
+        self._stopped = threading.Event()
+        self._pending: concurrent.futures.Future[Any] | None = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        pending = self._pending
+        if pending is not None:
+            pending.cancel()
+
+    def should_stop(self) -> str | None:
+        return "cancelled" if self._stopped.is_set() else None
+
+    def log_volumes(self, latents: Tensor) -> Tensor:
+        if self._stopped.is_set():
+            raise _CancelledError("the call was cancelled")
+        self._pending = asyncio.run_coroutine_threadsafe(
+            self.engine.log_volumes(self.generator_id, self.generator, latents, self.options, admitted=True),
+            self.loop)
+        try:
+            return self._pending.result().log_volumes
+        except concurrent.futures.CancelledError:
+            raise _CancelledError("the call was cancelled") from None
+
+    def sample(self, n: int, *, stop_at: float | None, **options: Any) -> SampleResult:
+        deadline = None if stop_at is None else stop_at - time.monotonic()
+        return sample(self.generator, n, log_volume_function=self.log_volumes, should_stop=self.should_stop,
+                      deadline=deadline, **options)
+
+
+def _report(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Progress], progress: Progress) -> None:
+    loop.call_soon_threadsafe(queue.put_nowait, progress)
+
+
+def _progress_message(progress: Progress, arrived: float) -> pb.ResampleProgress:
+    return pb.ResampleProgress(sampler=decoding.SAMPLER_CODES[progress.sampler], beta=progress.beta,
+                               evaluations=progress.evaluations, step=progress.step,
+                               seconds=time.monotonic() - arrived)
+
+
+def _summary(result: SampleResult, n: int) -> pb.ResampleSummary:
+    """The summary every sampler sends, from the typed result and its sampler's trace."""
+    summary = pb.ResampleSummary(
+        n=result.latents.shape[0], ess=result.ess, distinct=result.distinct, evaluations=result.evaluations,
+        sampler=decoding.SAMPLER_CODES[result.sampler], seed=result.seed, stopped=result.stopped, beta=result.beta,
+        choice=result.choice, warnings=list(result.warnings), max_weight=math.nan, acceptance_rate=math.nan,
+        log_normalizer=math.nan, autocorrelation_ess=math.nan, pool_ess=math.nan)
+    trace = result.trace
+    if isinstance(trace, SIRTrace):
+        summary.proposals, summary.max_weight, summary.pool_ess = trace.proposals, trace.max_weight, trace.pool_ess
+        summary.scheme, summary.acceptance_rate = decoding.SCHEME_CODES[trace.scheme], trace.acceptance_rate
+    elif isinstance(trace, SMCTrace):
+        summary.proposals, summary.log_normalizer = trace.particles, trace.log_normalizer
+        summary.schedule.extend(trace.schedule)
+        summary.ess_history.extend(trace.step_ess)
+        summary.acceptance_rates.extend(trace.acceptance)
+    else:
+        summary.proposals, summary.autocorrelation_ess = trace.chains, result.ess
+        summary.acceptance_rates.append(trace.acceptance)
+    return summary
 
 
 def _label(request: Any) -> int | None:

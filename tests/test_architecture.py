@@ -1,4 +1,4 @@
-"""Imports point inward (DESIGN.md §2, STYLE.md rule 2), checked on the source of every room.
+"""Imports point inward (``docs/design.md#rooms-and-imports``), checked on the source of every room.
 
 import-linter cannot follow this repository's layout (each top-level folder is mapped to a subpackage with
 setuptools ``package-dir``, and grimp only walks the root package's own folder), so the contracts are checked here
@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CONTRACTS = {
     "geometry": {"gendebias.generators", "gendebias.service", "gendebias.clients", "gendebias.jobs",
-                 "gendebias.cli", "grpc", "google.protobuf", "os", "pathlib", "logging.config", "io"},
-    "generators": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli", "grpc",
-                   "google.protobuf"},
-    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli"},
+                 "gendebias.cli", "gendebias.evaluation", "grpc", "google.protobuf", "os", "pathlib",
+                 "logging.config", "io"},
+    "generators": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli",
+                   "gendebias.evaluation", "grpc", "google.protobuf"},
+    "clients": {"torch", "gendebias.geometry", "gendebias.generators", "gendebias.service", "gendebias.cli",
+                "gendebias.evaluation"},
     "service": {"gendebias.clients", "gendebias.cli", "gendebias.jobs"},
     "jobs": {"gendebias.service", "gendebias.clients", "gendebias.cli", "grpc", "google.protobuf"},
+    "evaluation": {"gendebias.service", "gendebias.clients", "gendebias.jobs", "gendebias.cli", "grpc",
+                   "google.protobuf"},
 }
 
 

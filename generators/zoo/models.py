@@ -3,7 +3,8 @@
 Shipped (weights in ``weights/``): ``DigitsGAN`` and ``DigitsDecoder`` map latents ``(N, latent_dim)`` to images
 ``(N, 1, 8, 8)`` in roughly ``[-1, 1]``; ``DigitsClassifier`` maps images to ``(N, 10)`` logits. Both generators are
 continuous piecewise affine in eval mode (linear / transposed-conv / conv layers, eval-mode batch norm, ReLU or
-LeakyReLU, reshapes; linear output with no tanh), so their Jacobian is constant on each tile (DESIGN.md §1).
+LeakyReLU, reshapes; linear output with no tanh), so their Jacobian is constant on each tile
+(``docs/design.md#tiles-and-tile-codes``).
 Training-only (weights not shipped): ``DigitsEncoder`` (the VAE's encoder) and ``DigitsDiscriminator``.
 
 ``load_pretrained("gan" | "vae" | "classifier")`` checks the file against ``weights/SHA256SUMS`` and returns the

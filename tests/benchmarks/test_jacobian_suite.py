@@ -45,9 +45,13 @@ def test_every_row_parses_and_results_carry_the_required_keys(rows):
 
 
 def test_exact_beats_the_per_sample_baseline_and_agrees_with_it(rows):
+    # Measured on the shared 2-core CPU (5 runs, some under a load average of 9): speedup 16-28, share of bound
+    # 0.20-0.92. With exact made 10x slower (3 runs): speedup 2.1-3.7, share 0.06-0.07. The speedup is a ratio of
+    # two rows timed back to back, so load moves both; the bound comes from forward passes timed earlier, so the
+    # share is noisier. Each threshold sits near the geometric middle of the two ranges.
     exact = find(rows, row="result", generator="digits-gan", method="exact", baseline="exact_fp32")
-    assert 0 < exact["share_of_bound"] < 2
-    assert exact["speedup_vs_autograd_functional"] > 1
+    assert exact["speedup_vs_autograd_functional"] > 8
+    assert 0.12 < exact["share_of_bound"] < 1.5
     baseline = find(rows, row="result", generator="digits-gan", method="autograd_functional")
     assert baseline["extrapolated"] is False
     assert baseline["max_abs_error_nats"] < 1e-4  # the same float64 log-volume of the same Jacobian

@@ -13,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 import gendebias
 from gendebias.generators import load_generator
 from gendebias.generators.zoo.grid import PNG_SIGNATURE
-from gendebias.geometry import log_volume
+from gendebias.geometry import effective_sample_size, log_volume, log_volume_estimate, log_weights
 
 
 def assert_one_error_line(result, *, contains: str) -> None:
@@ -74,33 +74,47 @@ def test_volumes_reads_and_writes_safetensors_through_a_server(invoke, tmp_path,
 
 
 def test_volumes_method_and_precision_local_and_remote_agree(invoke, tmp_path, target):
-    np.save(tmp_path / "z.npy", np.random.default_rng(3).standard_normal((8, 16)).astype(np.float32))
+    """Both backends write what the library computes with the same method, top-k and precision."""
+    latents = np.random.default_rng(3).standard_normal((8, 16)).astype(np.float32)
+    np.save(tmp_path / "z.npy", latents)
     common = ["volumes", "digits-gan", "--latents", "z.npy", "--method", "randomized", "--top-k", "5",
               "--precision", "bf16", "--format", "json"]
-    local, remote = invoke(*common, "--local"), invoke(*common, "--target", target)
+    local = invoke(*common, "--local", "--out", "local.npy")
+    remote = invoke(*common, "--target", target, "--out", "remote.npy")
     assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
     summaries = [json.loads(result.stdout) for result in (local, remote)]
-    assert summaries[0] == summaries[1]
-    assert summaries[0]["method"] == "randomized" and summaries[0]["precision"] == "bf16"
+    assert summaries[0]["method"] == summaries[1]["method"] == "randomized"
+    assert summaries[0]["precision"] == summaries[1]["precision"] == "bf16"
+    generator = load_generator("digits-gan")
+    expected = log_volume_estimate(generator, torch.from_numpy(latents), method="randomized", top_k=5,
+                                   precision="bf16").log_volume.numpy()
+    fp32 = log_volume_estimate(generator, torch.from_numpy(latents), method="randomized", top_k=5).log_volume
+    assert np.abs(expected - fp32.numpy()).max() > 1e-3, "bf16 products move the values: the precision is visible"
+    for out in ("local.npy", "remote.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / out), expected, rtol=0, atol=1e-9)
     wrong = invoke("volumes", "digits-gan", "--latents", "z.npy", "--method", "lanczos", "--local")
     assert wrong.exit_code == 1 and "unknown method 'lanczos'" in wrong.output
 
 
 def test_reweight_local_and_remote_agree(invoke, tmp_path, target):
-    np.save(tmp_path / "z.npy", np.random.default_rng(2).standard_normal((50, 16)).astype(np.float32))
+    """Both backends write the library's weights for rho = 0.5, which differ from rho = 1's."""
+    latents = np.random.default_rng(2).standard_normal((50, 16)).astype(np.float32)
+    np.save(tmp_path / "z.npy", latents)
     common = ["reweight", "digits-gan", "--latents", "z.npy", "--rho", "0.5", "--format", "json"]
-    local = invoke(*common, "--local", "--out", "w.npy")
-    remote = invoke(*common, "--target", target, "--target-density", "tilted")
+    local = invoke(*common, "--local", "--out", "local.npy")
+    remote = invoke(*common, "--target", target, "--target-density", "tilted", "--out", "remote.npy")
     assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
-    local_summary, remote_summary = json.loads(local.stdout), json.loads(remote.stdout)
-    assert local_summary["ess"] == pytest.approx(remote_summary["ess"], rel=1e-9)
-    weights = np.load(tmp_path / "w.npy")
-    assert weights.shape == (50,) and abs(float(np.logaddexp.reduce(weights))) < 1e-12
+    volumes = log_volume(load_generator("digits-gan"), torch.from_numpy(latents))
+    expected = log_weights(volumes, rho=0.5)
+    assert (expected - log_weights(volumes, rho=1.0)).abs().max() > 1.0, "rho changes these weights"
+    for result, out in ((local, "local.npy"), (remote, "remote.npy")):
+        np.testing.assert_allclose(np.load(tmp_path / out), expected.numpy(), rtol=0, atol=1e-9)
+        assert json.loads(result.stdout)["ess"] == pytest.approx(effective_sample_size(expected), rel=1e-9)
 
 
 def test_resample_local_writes_latents_and_a_png_grid(invoke, tmp_path):
-    result = invoke("resample", "digits-gan", "--local", "--n", "50", "--seed", "1", "--out", "a.npy",
-                       "--grid", "g.png")
+    result = invoke("resample", "digits-gan", "--local", "--n", "50", "--seed", "1", "--sampler", "sir",
+                    "--out", "a.npy", "--grid", "g.png")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "a.npy").shape == (50, 16)
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
@@ -117,7 +131,8 @@ def test_resample_against_a_server_is_reproducible_by_seed(invoke, tmp_path, tar
 
 
 def test_resample_grid_through_a_server(invoke, tmp_path, target):
-    result = invoke("resample", "digits-gan", "--n", "8", "--seed", "0", "--grid", "g.png", "--target", target)
+    result = invoke("resample", "digits-gan", "--n", "8", "--seed", "0", "--sampler", "sir", "--grid", "g.png",
+                    "--target", target)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "g.png").read_bytes()[:8] == PNG_SIGNATURE
 

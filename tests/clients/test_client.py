@@ -106,16 +106,23 @@ def test_reweight_returns_normalised_weights_and_the_in_process_ess(client):
 
 
 def test_reweight_with_a_log_proposal_and_the_uniform_target(client):
-    latents = np.random.default_rng(3).uniform(-1.0, 1.0, (100, 2))
-    result = client.reweight("ramp", latents, target="uniform", log_proposal=np.full(100, -math.log(4.0)))
-    assert abs(float(np.logaddexp.reduce(result.log_weights))) < 1e-12
-    assert 1.0 <= result.ess <= 100.0
+    """Latents from a Gaussian truncated to the box: ``log_w = log_volume - log q``, against the ramp's closed form."""
+    raw = np.random.default_rng(3).normal(0.0, 0.5, (400, 2))
+    latents = raw[(np.abs(raw) <= 1).all(axis=1)][:100]
+    log_proposal = -(latents**2).sum(axis=1) / (2 * 0.5**2)
+    result = client.reweight("ramp", latents, target="uniform", log_proposal=log_proposal)
+    exact_volumes = np.where(latents[:, 0] > 0, 0.5 * math.log(10.0), 0.0)
+    expected = exact_volumes - log_proposal
+    expected -= np.logaddexp.reduce(expected)
+    np.testing.assert_allclose(result.log_volumes, exact_volumes, atol=1e-12)
+    np.testing.assert_allclose(result.log_weights, expected, atol=1e-9)
+    assert result.ess == pytest.approx(1 / float(np.exp(2 * expected).sum()), rel=1e-9)
 
 
 def test_resample_is_reproducible_by_seed(client):
-    first = client.resample("digits-gan", 40, seed=7, proposals=400)
-    again = client.resample("digits-gan", 40, seed=7, proposals=400)
-    other = client.resample("digits-gan", 40, seed=8, proposals=400)
+    first = client.resample("digits-gan", 40, seed=7, proposals=400, sampler="sir")
+    again = client.resample("digits-gan", 40, seed=7, proposals=400, sampler="sir")
+    other = client.resample("digits-gan", 40, seed=8, proposals=400, sampler="sir")
     assert first.latents.shape == (40, 16)
     assert np.array_equal(first.latents, again.latents)
     assert np.array_equal(first.indices, again.indices)
@@ -126,7 +133,8 @@ def test_resample_is_reproducible_by_seed(client):
 
 
 def test_resample_returns_outputs_when_asked(client):
-    result = client.resample("digits-gan", 12, seed=0, return_outputs=True, scheme="systematic", rho=0.2)
+    result = client.resample("digits-gan", 12, seed=0, return_outputs=True, scheme="systematic", rho=0.2,
+                             sampler="sir")
     assert result.outputs.shape == (12, 1, 8, 8)
     assert result.scheme == "systematic"
 
@@ -221,3 +229,14 @@ def test_smc_and_mcmc_samplers_through_the_sdk(client):
     mcmc = client.resample("tent", 100, sampler="mcmc", target="uniform", seed=3, particles=10, max_evaluations=300)
     assert mcmc.sampler == "mcmc" and mcmc.stopped == "max_evaluations" and mcmc.evaluations <= 300
     assert 0 < mcmc.diagnostics["acceptance_rates"][0] < 1
+
+
+def test_progress_is_streamed_and_a_budget_stop_warns(client):
+    seen = []
+    result = client.resample("tent", 300, target="uniform", sampler="smc", seed=3, progress=seen.append)
+    assert [p.beta for p in seen] == result.diagnostics["schedule"] and seen[-1].beta == 1.0
+    assert [p.step for p in seen] == list(range(1, len(seen) + 1)) and seen[-1].evaluations == result.evaluations
+    assert all(p.sampler == "smc" and p.seconds >= 0 for p in seen)
+    with pytest.warns(UserWarning, match="stopped by max_evaluations at beta"):
+        stopped = client.resample("digits-gan", 200, sampler="smc", seed=0, rho=3.0, max_evaluations=600)
+    assert stopped.stopped == "max_evaluations" and 0 <= stopped.beta < 1 and stopped.warnings

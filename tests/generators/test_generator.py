@@ -6,7 +6,7 @@ from torch import nn
 
 from gendebias.errors import GeneratorModeError, GeneratorSpecError, InvalidArgumentError
 from gendebias.generators import Generator, UniformBox
-from gendebias.geometry import log_volume, log_weights, resample
+from gendebias.geometry import log_volume
 
 
 def mlp(latent_dim=3, output=12):
@@ -79,17 +79,3 @@ def test_conditional_generator_is_differentiated_per_class():
         generator(latents)
     with pytest.raises(InvalidArgumentError, match=r"label must be an int in \[0, 3\)"):
         generator.condition(3)
-
-
-def test_per_class_normalisation_keeps_every_class():
-    """Weights normalised within each class (as Polarity does for BigGAN): each class keeps its share of draws,
-    where one global normalisation gives the classes 1 : 4 : 16 of the draws (volume ratios) instead."""
-    generator = Generator(Conditional(), latent_shape=(2,), classes=3)
-    latents = generator.sample_latents(300, seed=1)
-    drawn = [resample(log_weights(log_volume(generator.condition(label), latents)), 100, seed=label)
-             for label in range(3)]
-    assert [d.shape[0] for d in drawn] == [100, 100, 100]
-    pooled = torch.cat([log_volume(generator.condition(label), latents) for label in range(3)])
-    shares = torch.bincount(resample(log_weights(pooled), 300, seed=0) // 300, minlength=3) / 300
-    standard_error = math.sqrt(16 / 21 * 5 / 21 / 300)
-    assert abs(float(shares[2]) - 16 / 21) < 3 * standard_error

@@ -153,11 +153,32 @@ def test_log_volume_agrees_with_singular_values_of_the_jacobian(mlp):
     torch.testing.assert_close(log_volume(generator, latents), expected, rtol=1e-12, atol=1e-12)
 
 
-def test_cache_reuses_one_value_per_tile_and_matches_the_uncached_answer(mlp):
+def test_cache_reuses_one_value_per_tile_and_matches_the_uncached_answer(mlp, monkeypatch):
+    import gendebias.geometry.volume as volume
+
     generator = mlp([2, 8, 8, 3])
-    latents = torch.rand(400, 2, dtype=torch.float64) * 2 - 1
+    latents = torch.rand(400, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # distinct tiles from the weights: the sign pattern of every hidden unit's pre-activation
+    hidden, signs = latents, []
+    with torch.no_grad():
+        for layer in (generator[0], generator[2]):
+            hidden = layer(hidden)
+            signs.append(hidden > 0)
+            hidden = torch.nn.functional.leaky_relu(hidden, 0.2)
+    tiles = torch.unique(torch.cat(signs, dim=1), dim=0).shape[0]
+    assert tiles < 100, "many latents share each tile"
+    uncached = log_volume(generator, latents)
+    jacobians = []
+    original = volume.map_jacobians
+
+    def counted(generator, latents, *args, **kwargs):
+        jacobians.append(latents.shape[0])
+        return original(generator, latents, *args, **kwargs)
+
+    monkeypatch.setattr(volume, "map_jacobians", counted)
     cached = log_volume(generator, latents, cache=True)
-    torch.testing.assert_close(cached, log_volume(generator, latents), rtol=1e-12, atol=1e-12)
+    assert sum(jacobians) == tiles, f"{sum(jacobians)} Jacobians for {tiles} tiles"
+    torch.testing.assert_close(cached, uncached, rtol=1e-12, atol=1e-12)
 
 
 def test_cache_is_refused_on_a_smooth_generator():

@@ -17,7 +17,7 @@ from scipy import stats
 
 from gendebias.errors import InvalidArgumentError, InvalidLatentsError, UnknownGeneratorError
 from gendebias.generators import load_generator
-from gendebias.geometry import log_volume, log_weights, resample
+from gendebias.geometry import log_volume
 from gendebias.jobs import run_resample, run_volumes
 
 
@@ -126,46 +126,113 @@ def test_a_different_job_in_the_same_folder_is_refused_and_nothing_is_overwritte
     assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "shards").iterdir()} == before
 
 
-def test_resample_job_is_multinomial_resampling_of_the_whole_pool(tmp_path):
-    """Two-stage draws (shard by mass, then within the shard) against single-process geometry.resample."""
-    proposals, n = 20_000, 20_000
-    summary = run_resample("ramp", tmp_path / "job", proposals_count=proposals, n=n, seed=3, shard_size=3000,
-                           progress=False)
-    drawn = pq.read_table(tmp_path / "job" / "resampled.parquet")
-    ids = drawn.column("latent_id").to_numpy()
-    ramp = load_generator("ramp")
+STEEP_MODULE = """
+import torch
+from torch import nn
+
+
+class Steep(nn.Module):
+    def __init__(self, rate):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, latents):
+        return torch.exp(self.rate * latents) / self.rate
+"""
+
+
+@pytest.fixture
+def steep(tmp_path, monkeypatch):
+    """``G(z) = exp(a z) / a`` on a standard normal latent: ``log_volume = a z`` exactly, so with ``a = 5`` one
+    latent dominates each small shard and shard masses differ by orders of magnitude. Returns (spec path, a)."""
+    rate = 5.0
+    (tmp_path / "steep_toy.py").write_text(STEEP_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = tmp_path / "steep.toml"
+    spec.write_text(f'source = "torch"\nfactory = "steep_toy:Steep"\nkwargs = {{ rate = {rate} }}\n'
+                    'latent_shape = [1]\ndtype = "float64"\n')
+    return str(spec), rate
+
+
+def merged_chisquare_pvalue(counts, expected, minimum=5.0):
+    """Chi-square goodness of fit after merging cells (smallest expectation first) into bins of >= ``minimum``."""
+    order = np.argsort(expected)
+    binned_counts, binned_expected, count, mass = [], [], 0.0, 0.0
+    for cell in order:
+        count, mass = count + counts[cell], mass + expected[cell]
+        if mass >= minimum:
+            binned_counts.append(count)
+            binned_expected.append(mass)
+            count, mass = 0.0, 0.0
+    binned_counts[-1] += count
+    binned_expected[-1] += mass
+    return stats.chisquare(binned_counts, binned_expected).pvalue
+
+
+def test_resample_job_is_multinomial_resampling_of_the_whole_pool(tmp_path, steep):
+    """Shard counts follow the shard masses of the manifest, and each latent is drawn in proportion to its weight
+    in the whole pool, on a generator whose shard masses differ by orders of magnitude."""
     from gendebias.jobs.shards import proposals as shard_proposals
 
-    pool = torch.cat([shard_proposals(ramp, 3, i, min(3000, proposals - 3000 * i)) for i in range(7)])
+    spec, rate = steep
+    proposals, n, shard_size, rho = 2000, 20_000, 100, 1.0
+    summary = run_resample(spec, tmp_path / "job", proposals_count=proposals, n=n, rho=rho, seed=3, sampler="sir",
+                           shard_size=shard_size, progress=False)
+    generator = load_generator(spec)
+    shards = proposals // shard_size
+    pool = torch.cat([shard_proposals(generator, 3, i, shard_size) for i in range(shards)]).double()
+    exact = rho * rate * pool[:, 0]  # log-weights from the closed form, not from log_volume
+    manifest = json.loads((tmp_path / "job" / "manifest.json").read_text())
+    log_masses = np.array([entry["log_mass"] for entry in manifest["shards"]])
+    np.testing.assert_allclose(log_masses, torch.logsumexp(exact.view(shards, shard_size), 1).numpy(), rtol=1e-9)
+    assert log_masses.max() - log_masses.min() > math.log(100), "shard masses differ by orders of magnitude"
+
+    drawn = pq.read_table(tmp_path / "job" / "resampled.parquet")
+    ids = drawn.column("latent_id").to_numpy()
     latents = np.stack(drawn.column("latents").to_numpy(zero_copy_only=False))
-    np.testing.assert_array_equal(latents, pool[ids].numpy())
-    weights = log_weights(log_volume(ramp, pool), rho=1.0)
-    assert summary["ess"] == pytest.approx(float(torch.exp(-torch.logsumexp(2 * weights, 0))), rel=1e-9)
-    reference = resample(weights, n, seed=99).numpy()
-    on_ramp = [int((pool[ids][:, 0] > 0).sum()), int((pool[reference][:, 0] > 0).sum())]
-    table = np.array([on_ramp, [n - on_ramp[0], n - on_ramp[1]]])
-    assert stats.chi2_contingency(table).pvalue > 0.01
-    exact = ramp.module.ramp_area_share()
-    assert abs(on_ramp[0] / n - exact) < 3 * math.sqrt(exact * (1 - exact) * (1 / n + 1 / summary["ess"]))
+    np.testing.assert_array_equal(latents, pool.numpy()[ids])
+    shard_share = np.exp(log_masses - np.logaddexp.reduce(log_masses))
+    shard_counts = np.bincount(ids // shard_size, minlength=shards)
+    assert merged_chisquare_pvalue(shard_counts, n * shard_share) > 0.001
+    weights = torch.softmax(exact, 0).numpy()
+    assert merged_chisquare_pvalue(np.bincount(ids, minlength=proposals), n * weights) > 0.001
+    assert summary["ess"] == pytest.approx(1 / float((weights**2).sum()), rel=1e-9)
 
 
 def test_smc_job_combines_populations_by_their_normalising_constants(tmp_path):
-    summary = run_resample("tent", tmp_path / "smc", proposals_count=1200, n=600, seed=1, sampler="smc",
-                           shard_size=400, progress=False)
-    assert summary["min_step_ess"] >= 0.3 * 400 and math.isfinite(summary["log_normalizer"])
+    """On ``tent`` (uniform prior on [-1, 1]^2, four tiles of constant log-volume) the target's normaliser is
+    ``Z = E[exp(log_volume)] = sum_tiles (latent area / 4) * stretch`` and the upper tiles' share of the target is
+    known. Tent's weights vary by a factor sqrt(14 / 5), so SMC reaches beta = 1 in its first step and each shard's
+    ``log Z`` is the importance estimate over its own prior draws: its standard error is ``sd(w) / (Z sqrt(N))``."""
+    proposals, n, shard_size = 1200, 1200, 400
+    summary = run_resample("tent", tmp_path / "smc", proposals_count=proposals, n=n, seed=1, sampler="smc",
+                           shard_size=shard_size, progress=False)
+    tent = load_generator("tent").module
+    upper_share = (1 - tent.kink) / 2  # of the uniform prior
+    stretch = {upper: math.sqrt(1 + tent.slope**2 + (tent.step**2 if upper else 0.0)) for upper in (False, True)}
+    mean = upper_share * stretch[True] + (1 - upper_share) * stretch[False]
+    variance = upper_share * (1 - upper_share) * (stretch[True] - stretch[False]) ** 2
+    log_z_error = math.sqrt(variance / proposals) / mean
+    assert abs(summary["log_normalizer"] - math.log(mean)) < 3 * log_z_error
+    assert summary["min_step_ess"] >= 0.3 * shard_size
     drawn = pq.read_table(tmp_path / "smc" / "resampled.parquet")
-    assert drawn.num_rows == 600 and summary["distinct"] > 300
+    assert drawn.num_rows == n and summary["distinct"] > n / 3
+    latents = np.stack(drawn.column("latents").to_numpy(zero_copy_only=False))
+    shares = tent.tile_area_shares()
+    exact = shares[(False, True)] + shares[(True, True)]
+    error = math.sqrt(exact * (1 - exact) * (1 / n + 1 / proposals))
+    assert abs(float((latents[:, 1] > tent.kink).mean()) - exact) < 3 * error
 
 
 def test_ray_engine_writes_the_same_bytes_as_the_local_engine(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("RAY_memory_monitor_refresh_ms", "0")  # the shared machine may pass Ray's 95% memory line
-    run_resample("digits-gan", tmp_path / "local", proposals_count=1500, n=300, seed=2, shard_size=500,
-                 progress=False)
+    run_resample("digits-gan", tmp_path / "local", proposals_count=1500, n=300, seed=2, sampler="sir",
+                 shard_size=500, progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        run_resample("digits-gan", tmp_path / "ray", proposals_count=1500, n=300, seed=2, shard_size=500,
-                     engine="ray", progress=False)
+        run_resample("digits-gan", tmp_path / "ray", proposals_count=1500, n=300, seed=2, sampler="sir",
+                     shard_size=500, engine="ray", progress=False)
     finally:
         ray.shutdown()
     assert same_folders(tmp_path / "local", tmp_path / "ray")
@@ -192,7 +259,7 @@ def test_the_cli_runs_a_batch_job(tmp_path, latents_file):
 def test_outputs_are_readable_like_any_written_file(tmp_path):
     import stat
 
-    run_resample("ramp", tmp_path / "job", proposals_count=100, n=10, shard_size=50, progress=False)
+    run_resample("ramp", tmp_path / "job", proposals_count=100, n=10, shard_size=50, progress=False, sampler="sir")
     mode = stat.S_IMODE((tmp_path / "job" / "summary.json").stat().st_mode)
     assert mode == 0o666 & ~_umask()
 

@@ -80,7 +80,7 @@ def test_reweight_matches_in_process_weights(stub):
 def test_resample_is_the_in_process_answer_and_seeded(stub):
     generator = load_generator("digits-gan")
     request = pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=11, rho=0.5,
-                                 return_outputs=True)
+                                 sampler=pb.SAMPLER_SIR, return_outputs=True)
     first, second = list(stub.Resample(request)), list(stub.Resample(request))
     latents = np.concatenate([from_tensor(r.chunk.latents, field="x") for r in first[:-1]])
     assert np.array_equal(latents, np.concatenate([from_tensor(r.chunk.latents, field="x") for r in second[:-1]]))
@@ -93,15 +93,18 @@ def test_resample_is_the_in_process_answer_and_seeded(stub):
         np.testing.assert_allclose(outputs, generator(pool[indices]).numpy(), rtol=1e-6, atol=1e-6)
     summary = first[-1].summary
     assert (summary.n, summary.proposals, summary.seed, summary.evaluations) == (200, 2000, 11, 2000)
-    assert summary.ess == pytest.approx(effective_sample_size(weights), rel=1e-9)
+    assert summary.pool_ess == pytest.approx(effective_sample_size(weights), rel=1e-9)
+    assert summary.ess == pytest.approx(1 / (1 / 200 + 1 / effective_sample_size(weights)), rel=1e-9)
     assert summary.distinct == torch.unique(indices).shape[0] and math.isnan(summary.acceptance_rate)
-    other = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=12)))
+    other = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, proposals=2000, seed=12,
+                                                  sampler=pb.SAMPLER_SIR)))
     assert not np.array_equal(latents, from_tensor(other[0].chunk.latents, field="x"))
 
 
 def test_rejection_reports_its_acceptance_rate(stub):
     responses = list(stub.Resample(pb.ResampleRequest(generator_id="ramp", n=100, proposals=5000, seed=2,
-                                                      target=pb.TARGET_UNIFORM, scheme=pb.SCHEME_REJECTION)))
+                                                      sampler=pb.SAMPLER_SIR, target=pb.TARGET_UNIFORM,
+                                                      scheme=pb.SCHEME_REJECTION)))
     summary = responses[-1].summary
     # accept with probability exp(lv - max lv): 1 off the ramp, 1 on it -> (1 + 1/sqrt(10)) / 2 on average
     expected = 0.5 * (1 + 1 / math.sqrt(10))
@@ -168,15 +171,17 @@ RESAMPLE_BATTERY = [
     ("n too large", {"n": 1001}, "LIMIT_EXCEEDED", "n"),
     ("negative n", {"n": -5}, "INVALID_ARGUMENT", "n"),
     ("zero n", {"n": 0}, "INVALID_ARGUMENT", "n"),
-    ("too many proposals", {"n": 10, "proposals": 20_001}, "LIMIT_EXCEEDED", "proposals"),
+    ("too many proposals", {"n": 10, "proposals": 20_001, "sampler": pb.SAMPLER_SIR}, "LIMIT_EXCEEDED", "proposals"),
     ("unknown scheme", {"n": 10, "scheme": 42}, "INVALID_ARGUMENT", "scheme"),
     ("unknown target", {"n": 10, "target": 7}, "INVALID_ARGUMENT", "target"),
     ("non-finite rho", {"n": 10, "rho": math.inf}, "INVALID_ARGUMENT", "rho"),
-    ("oversampling below 1", {"n": 10, "oversampling": 0.5}, "INVALID_ARGUMENT", "oversampling"),
+    ("oversampling below 1", {"n": 10, "oversampling": 0.5, "sampler": pb.SAMPLER_SIR}, "INVALID_ARGUMENT",
+     "oversampling"),
     ("unknown sampler", {"n": 10, "sampler": 9}, "INVALID_ARGUMENT", "sampler"),
     ("SMC budget over the limit", {"n": 10, "sampler": pb.SAMPLER_SMC, "max_evaluations": 10**9}, "LIMIT_EXCEEDED",
      "max_evaluations"),
-    ("without replacement from a small pool", {"n": 10, "proposals": 5, "scheme": pb.SCHEME_WITHOUT_REPLACEMENT},
+    ("without replacement from a small pool", {"n": 10, "proposals": 5, "scheme": pb.SCHEME_WITHOUT_REPLACEMENT,
+                                               "sampler": pb.SAMPLER_SIR},
      "INVALID_ARGUMENT", ""),
 ]
 CODES = {"INVALID_LATENTS": grpc.StatusCode.INVALID_ARGUMENT, "INVALID_TENSOR": grpc.StatusCode.INVALID_ARGUMENT,
@@ -231,3 +236,14 @@ def test_mcmc_through_the_service_stops_at_its_budget(stub):
                                  max_evaluations=500, particles=10)
     summary = list(stub.Resample(request))[-1].summary
     assert summary.stopped == "max_evaluations" and summary.evaluations <= 500 and summary.n < 200
+
+
+def test_default_resample_of_digits_gan_is_diverse_and_says_what_it_chose(stub):
+    responses = list(stub.Resample(pb.ResampleRequest(generator_id="digits-gan", n=200, seed=0)))
+    summary = responses[-1].summary
+    latents = np.concatenate([from_tensor(r.chunk.latents, field="x") for r in responses[:-1]])
+    assert latents.shape == (200, 16) and summary.n == 200
+    assert summary.distinct >= 0.9 * 200 and np.unique(latents, axis=0).shape[0] == summary.distinct
+    assert summary.sampler == pb.SAMPLER_SMC and summary.choice.startswith("smc: pilot of 200")
+    assert summary.ess >= 0.5 * 200 and summary.beta == 1.0 and summary.stopped == "done"
+    assert not summary.warnings

@@ -28,6 +28,7 @@ class Sampler(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SAMPLER_SIR: _ClassVar[Sampler]
     SAMPLER_SMC: _ClassVar[Sampler]
     SAMPLER_MCMC: _ClassVar[Sampler]
+    SAMPLER_AUTO: _ClassVar[Sampler]
 
 class Method(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +55,7 @@ SAMPLER_UNSPECIFIED: Sampler
 SAMPLER_SIR: Sampler
 SAMPLER_SMC: Sampler
 SAMPLER_MCMC: Sampler
+SAMPLER_AUTO: Sampler
 METHOD_UNSPECIFIED: Method
 METHOD_EXACT: Method
 METHOD_RANDOMIZED: Method
@@ -213,7 +215,7 @@ class ReweightSummary(_message.Message):
     def __init__(self, count: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ...) -> None: ...
 
 class ResampleRequest(_message.Message):
-    __slots__ = ("generator_id", "n", "rho", "target", "proposals", "oversampling", "scheme", "sampler", "seed", "label", "top_k", "return_outputs", "max_evaluations", "particles")
+    __slots__ = ("generator_id", "n", "rho", "target", "proposals", "oversampling", "scheme", "sampler", "seed", "label", "top_k", "return_outputs", "max_evaluations", "particles", "stream_progress")
     GENERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     N_FIELD_NUMBER: _ClassVar[int]
     RHO_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +230,7 @@ class ResampleRequest(_message.Message):
     RETURN_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     MAX_EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
     PARTICLES_FIELD_NUMBER: _ClassVar[int]
+    STREAM_PROGRESS_FIELD_NUMBER: _ClassVar[int]
     generator_id: str
     n: int
     rho: float
@@ -242,15 +245,32 @@ class ResampleRequest(_message.Message):
     return_outputs: bool
     max_evaluations: int
     particles: int
-    def __init__(self, generator_id: _Optional[str] = ..., n: _Optional[int] = ..., rho: _Optional[float] = ..., target: _Optional[_Union[Target, str]] = ..., proposals: _Optional[int] = ..., oversampling: _Optional[float] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., label: _Optional[int] = ..., top_k: _Optional[int] = ..., return_outputs: _Optional[bool] = ..., max_evaluations: _Optional[int] = ..., particles: _Optional[int] = ...) -> None: ...
+    stream_progress: bool
+    def __init__(self, generator_id: _Optional[str] = ..., n: _Optional[int] = ..., rho: _Optional[float] = ..., target: _Optional[_Union[Target, str]] = ..., proposals: _Optional[int] = ..., oversampling: _Optional[float] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., label: _Optional[int] = ..., top_k: _Optional[int] = ..., return_outputs: _Optional[bool] = ..., max_evaluations: _Optional[int] = ..., particles: _Optional[int] = ..., stream_progress: _Optional[bool] = ...) -> None: ...
 
 class ResampleResponse(_message.Message):
-    __slots__ = ("chunk", "summary")
+    __slots__ = ("chunk", "summary", "progress")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     chunk: ResampleChunk
     summary: ResampleSummary
-    def __init__(self, chunk: _Optional[_Union[ResampleChunk, _Mapping]] = ..., summary: _Optional[_Union[ResampleSummary, _Mapping]] = ...) -> None: ...
+    progress: ResampleProgress
+    def __init__(self, chunk: _Optional[_Union[ResampleChunk, _Mapping]] = ..., summary: _Optional[_Union[ResampleSummary, _Mapping]] = ..., progress: _Optional[_Union[ResampleProgress, _Mapping]] = ...) -> None: ...
+
+class ResampleProgress(_message.Message):
+    __slots__ = ("sampler", "beta", "evaluations", "step", "seconds")
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    BETA_FIELD_NUMBER: _ClassVar[int]
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    sampler: Sampler
+    beta: float
+    evaluations: int
+    step: int
+    seconds: float
+    def __init__(self, sampler: _Optional[_Union[Sampler, str]] = ..., beta: _Optional[float] = ..., evaluations: _Optional[int] = ..., step: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class ResampleChunk(_message.Message):
     __slots__ = ("offset", "latents", "log_weights", "indices", "outputs")
@@ -267,7 +287,7 @@ class ResampleChunk(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., latents: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., log_weights: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., indices: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class ResampleSummary(_message.Message):
-    __slots__ = ("n", "proposals", "ess", "max_weight", "distinct", "evaluations", "scheme", "sampler", "seed", "acceptance_rate", "schedule", "ess_history", "acceptance_rates", "log_normalizer", "autocorrelation_ess", "stopped")
+    __slots__ = ("n", "proposals", "ess", "max_weight", "distinct", "evaluations", "scheme", "sampler", "seed", "acceptance_rate", "schedule", "ess_history", "acceptance_rates", "log_normalizer", "autocorrelation_ess", "stopped", "beta", "choice", "warnings", "pool_ess")
     N_FIELD_NUMBER: _ClassVar[int]
     PROPOSALS_FIELD_NUMBER: _ClassVar[int]
     ESS_FIELD_NUMBER: _ClassVar[int]
@@ -284,6 +304,10 @@ class ResampleSummary(_message.Message):
     LOG_NORMALIZER_FIELD_NUMBER: _ClassVar[int]
     AUTOCORRELATION_ESS_FIELD_NUMBER: _ClassVar[int]
     STOPPED_FIELD_NUMBER: _ClassVar[int]
+    BETA_FIELD_NUMBER: _ClassVar[int]
+    CHOICE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    POOL_ESS_FIELD_NUMBER: _ClassVar[int]
     n: int
     proposals: int
     ess: float
@@ -300,4 +324,8 @@ class ResampleSummary(_message.Message):
     log_normalizer: float
     autocorrelation_ess: float
     stopped: str
-    def __init__(self, n: _Optional[int] = ..., proposals: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ..., distinct: _Optional[int] = ..., evaluations: _Optional[int] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., acceptance_rate: _Optional[float] = ..., schedule: _Optional[_Iterable[float]] = ..., ess_history: _Optional[_Iterable[float]] = ..., acceptance_rates: _Optional[_Iterable[float]] = ..., log_normalizer: _Optional[float] = ..., autocorrelation_ess: _Optional[float] = ..., stopped: _Optional[str] = ...) -> None: ...
+    beta: float
+    choice: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    pool_ess: float
+    def __init__(self, n: _Optional[int] = ..., proposals: _Optional[int] = ..., ess: _Optional[float] = ..., max_weight: _Optional[float] = ..., distinct: _Optional[int] = ..., evaluations: _Optional[int] = ..., scheme: _Optional[_Union[Scheme, str]] = ..., sampler: _Optional[_Union[Sampler, str]] = ..., seed: _Optional[int] = ..., acceptance_rate: _Optional[float] = ..., schedule: _Optional[_Iterable[float]] = ..., ess_history: _Optional[_Iterable[float]] = ..., acceptance_rates: _Optional[_Iterable[float]] = ..., log_normalizer: _Optional[float] = ..., autocorrelation_ess: _Optional[float] = ..., stopped: _Optional[str] = ..., beta: _Optional[float] = ..., choice: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., pool_ess: _Optional[float] = ...) -> None: ...
