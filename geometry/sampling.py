@@ -213,6 +213,10 @@ def _with_warnings(result: SampleResult, n: int) -> SampleResult:
     if result.stopped != "done":
         warnings.append(f"stopped by {result.stopped} at beta = {result.beta:.3g}: the latents follow the tempered "
                         f"target base * volume^(beta * rho), not the one asked for")
+    if isinstance(result.trace, SMCTrace) and result.trace.stuck:
+        warnings.append(f"the moves could not make the population diverse again at {len(result.trace.stuck)} "
+                        f"tempering steps (first at beta = {result.trace.stuck[0]:.3g}): the latents are correlated "
+                        f"beyond what the ESS estimate sees; more particles or SMCSettings(max_moves=...) help")
     count = result.latents.shape[0]
     if count < n:
         warnings.append(f"only {count} of the {n} latents asked for")

@@ -13,7 +13,9 @@ The effective sample size reported for the final population comes from its genea
 about how correlated the resampled copies still are.
 
 A budget (``max_evaluations``, deadline, a stop request) ends it cleanly before a sweep it cannot afford; the trace
-then says which ``beta`` it reached, and its particles target ``pi_beta``, not ``pi``.
+then says which ``beta`` it reached, and its particles target ``pi_beta``, not ``pi``. A step is not started (no
+resampling) unless the budget leaves room for as many sweeps as the last step needed, so a budget stop returns the
+last diverse population rather than resampled copies.
 """
 
 from __future__ import annotations
@@ -62,8 +64,8 @@ class SMCTrace:
     """What happened, step by step: ``schedule`` (beta after each step), ``step_ess`` (ESS of the incremental
     weights, before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes``, ``moves`` (sweeps
     run), ``correlation`` (with the step's start, after its sweeps), ``diversity`` (the population's genealogy ESS
-    after them); ``log_normalizer`` estimates
-    ``log E_base[exp(rho log_volume)]``; ``particles`` the population size."""
+    after them), ``stuck`` (the betas whose sweeps ran out before the population was diverse again);
+    ``log_normalizer`` estimates ``log E_base[exp(rho log_volume)]``; ``particles`` the population size."""
 
     particles: int = 0
     schedule: list[float] = field(default_factory=list)
@@ -73,6 +75,7 @@ class SMCTrace:
     moves: list[int] = field(default_factory=list)
     correlation: list[float] = field(default_factory=list)
     diversity: list[float] = field(default_factory=list)
+    stuck: list[float] = field(default_factory=list)
     log_normalizer: float = 0.0
     stopped: str = "done"
 
@@ -100,6 +103,12 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
     trace, beta, step = SMCTrace(particles=particles), 0.0, initial_step(target, population.latents)
     lineage: list[Tensor] = []
     while beta < 1.0:
+        # resample only with room for the moves that make the population diverse again (as many sweeps as the
+        # last step took): a budget that ends between the two would return copies instead of a sample
+        needed = particles * max(trace.moves[-1] if trace.moves else settings.min_moves, 1)
+        if (reason := target.affordable(needed)) is not None:
+            trace.stopped = reason
+            break
         next_beta, increments = _next_temperature(target, population.log_volumes, beta, settings.ess_threshold)
         trace.log_normalizer += float(torch.logsumexp(increments, 0)) - math.log(particles)
         trace.step_ess.append(effective_sample_size(increments))
@@ -140,6 +149,8 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         correlation = correlation_with_start(start, population)
         diversity = population_ess(population, ancestors)
     trace.diversity.append(diversity)
+    if len(rates) == settings.max_moves and diversity < wanted:
+        trace.stuck.append(beta)
     trace.moves.append(len(rates))
     trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)
     trace.step_sizes.append(step)

@@ -55,3 +55,18 @@ def test_exact_log_volumes_of_16_latents_and_their_spread(generator, record_prop
     # measured: mean 56.9, std 23.4 nats; volumes differ by e^23 between typical latents, which is why naive
     # samples of this GAN need reweighting
     assert 15 < spread < 35
+
+
+@pytest.mark.slow  # about 200 exact log-volumes through the DCGAN: 2-3 minutes on the shared 2-core CPU
+def test_the_default_sampler_gives_diverse_latents_under_a_budget_and_says_how_far_it_got(generator):
+    from gendebias.geometry import sample
+
+    result = sample(generator, 16, seed=0, max_evaluations=200)
+    print(f"face-dcgan64 default path: {result.choice}; {result.sampler} reached beta {result.beta:.3g} "
+          f"({result.stopped}), ESS {result.ess:.1f}, distinct {result.distinct} of 16, {result.evaluations} "
+          f"evaluations")
+    assert result.choice.startswith("smc: pilot of 16") and "collapse" in result.choice
+    assert result.latents.shape == (16, 100, 1, 1) and result.distinct >= 0.9 * 16
+    assert result.evaluations <= 200 and 0.0 <= result.beta <= 1.0
+    if result.stopped != "done":
+        assert result.beta < 1.0 and any(f"beta = {result.beta:.3g}" in w for w in result.warnings)
