@@ -32,7 +32,8 @@ from gendebias.geometry import log_volume_estimate, singular_values, tile_codes
 from gendebias.service.metrics import Metrics
 
 T = TypeVar("T")
-WINDOW = 2  # jobs one call keeps in the queue at once
+WINDOW = 1  # jobs one call keeps in the queue at once: a small call waits for at most one job of a large one
+ADMISSION = 2  # free queue slots a multi-job call needs to be admitted (its window and one to spare)
 SAMPLER_THREADS = 16  # samplers run here and wait on the device thread for their log-volumes
 
 
@@ -135,7 +136,7 @@ class BatchingEngine:
         loop = asyncio.get_running_loop()
         pieces = latents.split(self.max_batch)
         if not admitted:
-            self.admit(min(WINDOW, len(pieces)))
+            self.admit(min(ADMISSION, len(pieces)))
         jobs: list[_Job] = []
         try:
             for piece in pieces:

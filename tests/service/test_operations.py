@@ -54,8 +54,8 @@ def test_200_concurrent_small_requests_from_20_clients_are_batched(served):
 
 
 def test_full_queue_answers_resource_exhausted():
-    # a call keeps two jobs queued at once (it takes turns with the others), so a queue of one refuses a call of
-    # 50 one-latent jobs at admission and still admits a call of one job
+    # a call of several jobs is admitted when two queue slots are free (it then keeps one job queued at a time and
+    # takes turns with the others), so a queue of one refuses a call of 50 one-latent jobs and admits a call of one
     config = ServiceConfig(max_batch=1, queue_size=1)
     with running_server_state(config) as (target, _), grpc.insecure_channel(target) as channel:
         stub = pb_grpc.DebiasServiceStub(channel)
