@@ -5,11 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-<<<<<<< HEAD
-.PHONY: install third-party lint test demo bench proto clean
-=======
-.PHONY: install lint test test-slow demo bench proto clean
->>>>>>> main
+.PHONY: install third-party lint test test-slow demo bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
