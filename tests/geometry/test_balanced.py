@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from gendebias.errors import InvalidArgumentError
+from gendebias.generators.registry import builtin_registry
 from gendebias.generators.toys import Tent
-from gendebias.geometry import balanced_log_weights, effective_sample_size, log_weights, resample
+from gendebias.geometry import balanced_log_weights, effective_sample_size, log_weights, resample, sample
 
 TENT = Tent(slope=2.0, step=3.0, kink=0.5)
 SPLIT = 0.5  # class 1 is z1 > 0.5: a quarter of the box, cutting across the tent's tiles
@@ -110,3 +111,35 @@ def test_log_weights_routes_balanced_and_says_what_is_missing():
         balanced_log_weights(log_volumes, probabilities[:10])
     with pytest.raises(InvalidArgumentError, match="summing to 1"):
         balanced_log_weights(log_volumes, probabilities * 2)
+
+
+def _tile_classes(latents: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot((latents[:, 0] > SPLIT).long(), 2).double()
+
+
+def _tent_log_volumes(latents: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.log1p(TENT.slope**2 + TENT.step**2 * (latents[:, 1] > TENT.kink).double())
+
+
+@pytest.mark.parametrize("sampler", ["auto", "sir", "smc", "mcmc"])
+def test_every_sampler_draws_balanced_classes_that_stay_volume_uniform(sampler):
+    generator = builtin_registry()["tent"]
+    result = sample(generator, 2000, target="balanced", sampler=sampler, seed=0, class_probabilities=_tile_classes,
+                    log_volume_function=_tent_log_volumes)
+    assert result.sampler == ("sir" if sampler == "auto" else sampler)
+    if sampler in ("smc", "mcmc"):
+        assert "class masses fixed from the pilot" in result.choice
+    right = result.latents[:, 0] > SPLIT
+    upper = result.latents[:, 1] > TENT.kink
+    share = float(right.double().mean())
+    assert abs(share - 0.5) < 3 * math.sqrt(0.25 / result.ess), f"{sampler}: class share {share:.4f}"
+    exact = _upper_area_share()
+    for inside in (right, ~right):
+        measured = float(upper[inside].double().mean())
+        error = math.sqrt(exact * (1 - exact) / (result.ess * float(inside.double().mean())))
+        assert abs(measured - exact) < 3 * error, f"{sampler}: upper share {measured:.4f} vs {exact:.4f}"
+
+
+def test_sample_refuses_balanced_without_a_classifier():
+    with pytest.raises(InvalidArgumentError, match="needs a classifier"):
+        sample(builtin_registry()["tent"], 10, target="balanced", seed=0)
