@@ -19,10 +19,14 @@ Target ``balanced`` (:func:`gendebias.geometry.weights.balanced_log_weights`) ne
 weighted pool can estimate. ``sir`` weights its whole pool with them. ``auto`` draws a pilot of at least
 :data:`BALANCE_PILOT` base latents, estimates the masses and the ESS share of the balanced weights on it, and runs
 SIR (reusing the pilot; masses re-estimated on the pool) where that is predicted to work. Otherwise, and for ``smc``
-and ``mcmc``, the masses estimated on the pilot are **fixed** and the samplers run on the tilt
-``rho * log_volume - log sum_c p(c | G(z)) m_c`` (:meth:`TemperedTarget.with_class_masses`): a fixed target keeps
-every move a valid Metropolis–Hastings kernel, at the price that the balance is only as good as the pilot's
-estimate of ``m`` (its ESS is in ``choice``).
+and ``mcmc``, the class masses are **fixed** at ``m1 = (m_pilot + 1 / C) / 2`` and the samplers run on the tilt
+``rho * log_volume - log sum_c p(c | G(z)) m1_c`` (:meth:`TemperedTarget.with_class_masses`): a fixed target keeps
+every move a valid Metropolis–Hastings kernel. A pilot's masses are too noisy to use as they are (on digits-gan its
+balanced weights have an ESS of about 20 of 512, some classes get mass 0, and SMC with them drew a sample with a
+class KL of 0.59 nats), so they are mixed with uniform (no class is pushed by more than ``2 C``) and the drawn
+latents, which then follow the target with ``m1``, are **reweighted** to the balanced target with the masses
+re-estimated on them (their tilted weights are ``sum_c p(c | G(z)) m1_c``) and resampled (systematic). Their ESS is
+the sampler's times the Kish share of that correction, combined with the resampling noise.
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError, LimitExceededError
 from gendebias.geometry._inputs import check_choice, check_count, check_seed
+from gendebias.geometry.ess import resampled_ess
 from gendebias.geometry.kernels import LogVolumeFunction, Particles, TemperedTarget
 from gendebias.geometry.mcmc import MCMCSettings, MCMCTrace, mcmc
 from gendebias.geometry.progress import Progress
+from gendebias.geometry.resample import resample
 from gendebias.geometry.sir import Drawn, SIRSettings, SIRTrace, resample_pool
 from gendebias.geometry.smc import SMCSettings, SMCTrace, population_ess, smc
 from gendebias.geometry.weights import TARGETS, Target, balanced_log_weights, effective_sample_size, tilted
@@ -214,16 +220,37 @@ def _balanced(goal: TemperedTarget, n: int, sampler: str, settings: Settings | N
         else:
             measured += "; importance weights from the base would collapse" if pool > LARGEST_POOL * n else \
                 "; the pool SIR needs is over the evaluation budget"
-    fixed = goal.with_class_masses(weights.class_masses)
+    masses = 0.5 * weights.class_masses + 0.5 / weights.class_masses.numel()
+    fixed = goal.with_class_masses(masses)
     if sampler == "mcmc":
-        return _mcmc(fixed, n, settings if isinstance(settings, MCMCSettings) else MCMCSettings(), seed, random,
-                     progress, f"requested; class masses fixed from the {measured}"), notes
-    start = torch.arange(size)
-    tilt = tilted(volumes[start], goal.rho) - torch.log(probabilities[start] @ weights.class_masses).to(volumes)
-    initial = Particles(latents[start.to(latents.device)], tilt, fixed.log_base(latents[start.to(latents.device)]))
-    choice = "requested" if sampler == "smc" else "smc"
-    return _smc(fixed, n, smc_settings, seed, random, f"{choice}; class masses fixed from the {measured}", initial,
-                progress), notes
+        result = _mcmc(fixed, n, settings if isinstance(settings, MCMCSettings) else MCMCSettings(), seed, random,
+                       progress, f"requested; class masses fixed from the {measured}")
+    else:
+        start = torch.arange(size)
+        tilt = tilted(volumes[start], goal.rho) - torch.log(probabilities[start] @ masses).to(volumes)
+        initial = Particles(latents[start.to(latents.device)], tilt, fixed.log_base(latents[start.to(latents.device)]))
+        choice = "requested" if sampler == "smc" else "smc"
+        result = _smc(fixed, n, smc_settings, seed, random, f"{choice}; class masses fixed from the {measured}",
+                      initial, progress)
+    return _rebalanced(goal, result, masses, seed), notes
+
+
+def _rebalanced(goal: TemperedTarget, result: SampleResult, masses: Tensor, seed: int) -> SampleResult:
+    """Reweight latents drawn with the class masses ``masses`` fixed to the balanced target, the masses re-estimated
+    on them, and resample as many (module docstring)."""
+    count = result.latents.shape[0]
+    if count == 0:
+        return result
+    probabilities = goal.classes(result.latents)
+    correction = balanced_log_weights(torch.log(probabilities @ masses), probabilities, rho=1.0)
+    share = effective_sample_size(correction.log_weights) / count
+    indices = resample(correction.log_weights, count, scheme="systematic", seed=seed).to(result.latents.device)
+    latents = result.latents[indices]
+    estimated = ", ".join(f"{float(mass):.3f}" for mass in correction.class_masses)
+    choice = (f"{result.choice}; reweighted to the class masses [{estimated}] estimated on the {count} drawn latents "
+              f"(correction weight ESS {share:.1%})")
+    return SampleResult(**{**result.__dict__, "latents": latents, "ess": resampled_ess(result.ess * share, count),
+                           "distinct": _distinct(latents), "choice": choice})
 
 
 def _sir(goal: TemperedTarget, n: int, proposals: int, scheme: str, seed: int, choice: str,
