@@ -62,7 +62,7 @@ def log_weights(log_volumes: Tensor, *, rho: float = 1.0, target: Target = "tilt
     Args:
         log_volumes: ``(N,)`` log-volumes (``-inf`` allowed: a rank-deficient latent gets zero weight for ``rho > 0``).
         rho: exponent of the volume; 0 is naive sampling, 1 area-uniform, < 0 favours modes, > 0 rare regions.
-        target: ``"tilted"`` or ``"uniform"``.
+        target: ``"tilted"``, ``"uniform"`` or ``"balanced"`` (needs ``class_probabilities``).
         log_proposal: ``(N,)`` log density (up to a constant) of the distribution the latents were drawn from;
             None means the prior (``tilted``) or uniform on the region (``uniform``).
         log_prior: ``(N,)`` log prior density (up to a constant); needed only for ``tilted``/``balanced`` with
