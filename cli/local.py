@@ -45,8 +45,10 @@ class LocalBackend:
     def reweight(self, generator_id: str, latents: np.ndarray, *, rho: float = 1.0,
                  target: str = "tilted") -> Reweighted:
         generator = load_generator(generator_id)
-        volumes = geometry.log_volume(generator, _latents(generator, latents))
-        weights = geometry.log_weights(volumes, rho=rho, target=target)
+        batch = _latents(generator, latents)
+        volumes = geometry.log_volume(generator, batch)
+        classes = generator.class_probabilities(batch) if target == "balanced" else None
+        weights = geometry.log_weights(volumes, rho=rho, target=target, class_probabilities=classes)
         return Reweighted(log_weights=weights.numpy(), log_volumes=volumes.numpy(),
                           ess=geometry.effective_sample_size(weights), max_weight=geometry.max_weight(weights))
 

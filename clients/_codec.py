@@ -40,7 +40,8 @@ SAMPLER_CODES = _choices(pb.Sampler, "SAMPLER_")
 METHOD_CODES = _choices(pb.Method, "METHOD_")
 PRECISION_CODES = _choices(pb.Precision, "PRECISION_")
 TARGETS = tuple(TARGET_CODES)
-"""``("tilted", "uniform")``: where the target density is defined (docs/design.md#targets-and-rho)."""
+"""``("tilted", "uniform", "balanced")``: where the target density is defined (docs/design.md#targets-and-rho;
+``balanced`` needs a generator with a classifier, docs/samplers.md)."""
 SCHEMES = tuple(SCHEME_CODES)
 """``("multinomial", "systematic", "without_replacement", "rejection")``: how indices are drawn from the pool."""
 SAMPLERS = tuple(SAMPLER_CODES)

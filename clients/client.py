@@ -86,7 +86,8 @@ class Client:
 
     def reweight(self, generator_id: str, latents: Any, *, rho: float = 1.0, target: str = "tilted",
                  top_k: int | None = None, label: int | None = None, log_proposal: Any | None = None) -> Reweighted:
-        """Normalised log importance weights of ``latents`` for ``target`` (``"tilted"`` or ``"uniform"``).
+        """Normalised log importance weights of ``latents`` for ``target`` (``"tilted"``, ``"uniform"`` or
+        ``"balanced"``, which needs a generator with a classifier, e.g. ``digits-gan``).
 
         ``log_proposal`` ``(N,)`` is the log density the latents were drawn from; omit it for latents drawn from
         the generator's prior (tilted) or uniformly from the region (uniform). The result carries the ESS.

@@ -6,6 +6,9 @@ its latent shape and prior, its output shape, whether it is a GAN generator or a
 piecewise affine (detected, never assumed), its classes if it is conditional, and whether fixed noise inputs were
 frozen.
 
+A generator may carry a ``classifier``: a callable mapping its outputs to ``(N, C)`` class probabilities, which the
+``balanced`` target of the samplers uses (:meth:`Generator.class_probabilities`).
+
 Conditional generators take ``labels`` ``(N,)`` as a second argument; :meth:`Generator.condition` returns a view
 with one class fixed, which is what the geometry differentiates (weights are then normalised per class, as Polarity
 Sampling does for BigGAN).
@@ -14,6 +17,7 @@ Sampling does for BigGAN).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,15 +62,20 @@ class Generator(nn.Module):
         frozen_noise: the module's noise inputs were fixed (e.g. StyleGAN ``noise_mode="const"``); reported only.
         call_kwargs: extra keyword arguments passed on every call (how noise gets frozen, for instance).
         name, description: shown by ``list_generators``.
+        classifier: optional callable mapping outputs ``(N, *output_shape)`` to ``(N, C)`` class probabilities
+            (rows of a softmax); not a submodule: it is never differentiated, moved or trained with the generator.
 
     On construction the module runs twice on the same latent: outputs that differ mean unfrozen randomness and are
     refused, since a random map has no Jacobian.
     """
 
+    classifier: Callable[[Tensor], Tensor] | None
+
     def __init__(self, module: nn.Module, *, latent_shape: tuple[int, ...] | list[int], prior: Prior | None = None,
                  kind: Kind = "gan", classes: int | None = None, frozen_noise: bool = False,
                  call_kwargs: dict[str, Any] | None = None, name: str = "generator", description: str = "",
-                 label: int | None = None, dtype: torch.dtype | None = None) -> None:
+                 label: int | None = None, dtype: torch.dtype | None = None,
+                 classifier: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__()
         if kind not in KINDS:
             raise GeneratorSpecError(f"unknown kind {kind!r}; choose one of {list(KINDS)}")
@@ -86,6 +95,10 @@ class Generator(nn.Module):
         self.name = name
         self.description = description
         self._dtype = dtype
+        if classifier is not None and not callable(classifier):
+            raise GeneratorSpecError(f"classifier must be callable (outputs -> class probabilities), got "
+                                     f"{type(classifier).__name__}")
+        object.__setattr__(self, "classifier", classifier)  # a plain attribute, not a registered submodule
         self.output_shape = self._probe_output_shape()
         probe = self.condition(0) if self.conditional and label is None else self
         self._report = nonlinearities(probe, self.sample_latents(1, seed=0))
@@ -142,7 +155,25 @@ class Generator(nn.Module):
         return Generator(self.module, latent_shape=self.latent_shape, prior=self.prior, kind=self.kind,
                          classes=self.classes, frozen_noise=self.frozen_noise, call_kwargs=self.call_kwargs,
                          name=f"{self.name}[{label}]", description=self.description, label=label,
-                         dtype=self._dtype)
+                         dtype=self._dtype, classifier=self.classifier)
+
+    @torch.no_grad()
+    def class_probabilities(self, latents: Tensor, *, batch_size: int = 4096) -> Tensor:
+        """``(N, C)`` float64 class probabilities of the outputs of ``latents``, from the generator's classifier (on
+        the CPU). Raises ``InvalidArgumentError`` when the generator has none."""
+        classifier = self.classifier
+        if classifier is None:
+            raise InvalidArgumentError(f"{self.name} has no classifier; add classifier = 'package.module:callable' "
+                                       "to its spec, or pass one to Generator(..., classifier=...)",
+                                       field="classifier")
+        parameter = next(iter(classifier.parameters()), None) if isinstance(classifier, nn.Module) else None
+        chunks = []
+        for batch in latents.split(batch_size):
+            outputs = self(batch)
+            if parameter is not None:
+                outputs = outputs.to(device=parameter.device, dtype=parameter.dtype)
+            chunks.append(classifier(outputs).to(torch.float64).cpu())
+        return torch.cat(chunks) if chunks else torch.zeros(0, 0, dtype=torch.float64)
 
     def sample_latents(self, n: int, *, seed: int | None = None) -> Tensor:
         """``n`` latents from the prior, in the generator's dtype and on its device; same seed, same latents."""

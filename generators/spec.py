@@ -18,8 +18,13 @@ classes = 10                              # conditional generators only
 frozen_noise = false                      # report that noise inputs are fixed ...
 call_kwargs = { noise_mode = "const" }    # ... and how (passed on every call)
 dtype = "float32"                         # or "float64"
+classifier = "mypkg.nets:make_classifier" # optional: a callable returning outputs -> (N, C) class probabilities,
+                                          # or a built-in name ("digits": the zoo's digit classifier)
 description = "..."
 ```
+
+The ``classifier`` factory is called with no arguments when the generator is built; what it returns maps the
+generator's outputs to class probabilities (rows of a softmax) and is what the ``balanced`` target weights with.
 
 Relative paths are resolved against the folder of the TOML file, or, with ``package``, against the folder of that
 installed package (found without importing it, when the generator is built), for weights a wheel ships. Pickled
@@ -48,7 +53,9 @@ from gendebias.generators.priors import Prior, make_prior
 SOURCES = ("torch", "torchscript", "diffusers")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KEYS = frozenset("""source factory weights sha256 weights_key package kwargs path latent_shape prior kind classes
-                    frozen_noise call_kwargs dtype description""".split())
+                    frozen_noise call_kwargs dtype classifier description""".split())
+BUILTIN_CLASSIFIERS = {"digits": "gendebias.generators.zoo.models:digits_class_probabilities"}
+"""Built-in names a spec's ``classifier`` may use instead of ``package.module:callable``."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class GeneratorSpec:
     frozen_noise: bool = False
     call_kwargs: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float32"
+    classifier: str | None = None
     description: str = ""
 
 
@@ -93,6 +101,11 @@ def parse_spec(data: Mapping[str, Any], *, id: str, base: Path) -> GeneratorSpec
     for key in ("weights_key", "package"):
         if data.get(key) is not None and not (isinstance(data[key], str) and data[key]):
             raise GeneratorSpecError(f"generator {id!r}: {key} must be a non-empty string, got {data[key]!r}")
+    classifier = data.get("classifier")
+    if classifier is not None and not (isinstance(classifier, str) and (classifier in BUILTIN_CLASSIFIERS or
+                                                                          ":" in classifier)):
+        raise GeneratorSpecError(f"generator {id!r}: classifier must be 'package.module:callable' or one of "
+                                 f"{sorted(BUILTIN_CLASSIFIERS)}, got {classifier!r}")
     package = data.get("package")
     shape = data.get("latent_shape")
     if shape is not None and (not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape)):
@@ -109,7 +122,7 @@ def parse_spec(data: Mapping[str, Any], *, id: str, base: Path) -> GeneratorSpec
         weights_key=data.get("weights_key"), package=package, path=resolve("path"), kwargs=dict(data.get("kwargs", {})),
         latent_shape=None if shape is None else tuple(shape), prior=make_prior(data.get("prior")),
         kind=data.get("kind"), classes=data.get("classes"), frozen_noise=bool(data.get("frozen_noise", False)),
-        call_kwargs=dict(data.get("call_kwargs", {})), dtype=data.get("dtype", "float32"),
+        call_kwargs=dict(data.get("call_kwargs", {})), dtype=data.get("dtype", "float32"), classifier=classifier,
         description=str(data.get("description", "")),
     )
 
@@ -123,7 +136,22 @@ def build_generator(spec: GeneratorSpec) -> Generator:
         raise GeneratorSpecError(f"generator {spec.id!r}: add latent_shape = [...] to its spec")
     return Generator(module, latent_shape=shape, prior=spec.prior, kind=spec.kind or default_kind,
                      classes=spec.classes, frozen_noise=spec.frozen_noise, call_kwargs=spec.call_kwargs,
-                     name=spec.id, description=spec.description, dtype=DTYPES[spec.dtype])
+                     name=spec.id, description=spec.description, dtype=DTYPES[spec.dtype],
+                     classifier=_classifier(spec))
+
+
+def _classifier(spec: GeneratorSpec) -> Any:
+    """The spec's classifier (outputs -> class probabilities), built by calling its factory; None without one."""
+    if spec.classifier is None:
+        return None
+    name = BUILTIN_CLASSIFIERS.get(spec.classifier, spec.classifier)
+    owner = f"generator {spec.id!r} classifier"
+    classifier = import_factory(name, owner=owner)()
+    if not callable(classifier):
+        raise GeneratorSpecError(f"{owner}: {name}() returned {type(classifier).__name__}, not a callable")
+    if isinstance(classifier, nn.Module):
+        classifier = classifier.eval()
+    return classifier
 
 
 def _torch_module(spec: GeneratorSpec) -> tuple[nn.Module, tuple[int, ...] | None, str]:

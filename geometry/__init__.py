@@ -26,10 +26,17 @@ from gendebias.geometry.volume import (
     singular_values,
     singular_values_from_jacobians,
 )
-from gendebias.geometry.weights import effective_sample_size, log_weights, max_weight
+from gendebias.geometry.weights import (
+    BalancedWeights,
+    balanced_log_weights,
+    effective_sample_size,
+    log_weights,
+    max_weight,
+)
 
 __all__ = [
     "SAMPLERS",
+    "BalancedWeights",
     "LogVolumeEstimate",
     "MCMCSettings",
     "MCMCTrace",
@@ -41,6 +48,7 @@ __all__ = [
     "SMCSettings",
     "SMCTrace",
     "SampleResult",
+    "balanced_log_weights",
     "effective_sample_size",
     "is_piecewise_affine",
     "jacobian",

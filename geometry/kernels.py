@@ -5,8 +5,9 @@ Tempered target, with an inverse temperature ``beta`` in [0, 1] (``docs/samplers
     pi_beta(z) ∝ base(z) * exp(beta * rho * log_volume(z))
 
 with ``base`` the latent prior (target ``tilted``) or the uniform density on the prior's bounded support (target
-``uniform``). On a piecewise-affine generator ``log_volume`` is constant on tiles, so its gradient is zero almost
-everywhere: the moves are gradient-free.
+``uniform``). Target ``balanced`` runs the moves on :meth:`TemperedTarget.with_class_masses`: the prior as base and
+the balanced log weight with class masses held fixed as the tilt. On a piecewise-affine generator ``log_volume`` is
+constant on tiles, so its gradient is zero almost everywhere: the moves are gradient-free.
 
 The move is the generalised preconditioned Crank–Nicolson proposal (gpCN; Rudolf & Sprungk, "On a generalization of
 the preconditioned Crank–Nicolson Metropolis algorithm", Found. Comput. Math. 2018, arXiv:1504.03461) around a
@@ -28,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -36,6 +37,7 @@ from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.geometry.volume import log_volume
+from gendebias.geometry.weights import tilted
 
 TARGET_ACCEPTANCE = 0.135
 """Optimal for random-walk Metropolis on targets with discontinuities (Neal, Roberts & Yuen, Ann. Appl. Probab.
@@ -52,11 +54,12 @@ class TemperedTarget:
     """A generator with a prior (``sample_latents``, ``log_prior``, ``prior.name``), ``rho`` and the target; computes
     log-volumes with ``log_volume_function`` (default: the exact ones of the generator, with ``top_k`` and
     ``chunk_size``), counts the evaluations and enforces the budget: ``max_evaluations``, ``deadline`` (a
-    ``time.monotonic()`` value) and ``should_stop`` (a callable returning a reason to stop, e.g. ``"cancelled"``)."""
+    ``time.monotonic()`` value) and ``should_stop`` (a callable returning a reason to stop, e.g. ``"cancelled"``).
+    Target ``balanced`` needs ``class_probabilities`` (latents -> ``(N, C)``; default the generator's classifier)."""
 
     generator: Any
     rho: float
-    target: Literal["tilted", "uniform"]
+    target: Literal["tilted", "uniform", "balanced"]
     top_k: int | None = None
     max_evaluations: int | None = None
     deadline: float | None = None
@@ -64,6 +67,7 @@ class TemperedTarget:
     log_volume_function: LogVolumeFunction | None = None
     should_stop: Callable[[], str | None] | None = None
     evaluations: int = 0
+    class_probabilities: Callable[[Tensor], Tensor] | None = None
     gaussian_prior: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,7 +80,14 @@ class TemperedTarget:
         if self.target == "uniform" and prior not in ("uniform", "ball"):
             raise InvalidArgumentError(f"target='uniform' needs a bounded uniform prior ('uniform' box or 'ball'), "
                                        f"this generator's prior is {prior!r}", field="target")
-        self.gaussian_prior = prior == "normal" and self.target == "tilted"
+        if self.target == "balanced" and self.class_probabilities is None:
+            if getattr(self.generator, "classifier", None) is None:
+                raise InvalidArgumentError(
+                    f"target='balanced' needs a classifier for the generator's outputs; "
+                    f"{getattr(self.generator, 'name', 'this generator')} has none (add classifier = ... to its "
+                    "spec, or pass class_probabilities)", field="target")
+            self.class_probabilities = self.generator.class_probabilities
+        self.gaussian_prior = prior == "normal" and self.target != "uniform"
 
     def affordable(self, count: int) -> str | None:
         """None if ``count`` more evaluations fit the budget, else the reason to stop."""
@@ -90,6 +101,36 @@ class TemperedTarget:
 
     def log_volumes(self, latents: Tensor) -> Tensor:
         self.evaluations += latents.shape[0]
+        return self._log_volumes(latents)
+
+    def classes(self, latents: Tensor) -> Tensor:
+        """``(N, C)`` class probabilities of the latents' outputs (target ``balanced``)."""
+        if self.class_probabilities is None:
+            raise InvalidArgumentError(f"target={self.target!r} has no class probabilities")
+        values = self.class_probabilities(latents)
+        if values.ndim != 2 or values.shape[0] != latents.shape[0]:
+            raise InvalidArgumentError(f"the class probabilities have shape {tuple(values.shape)} for "
+                                       f"{latents.shape[0]} latents; they must be (N, C)")
+        return values.to(torch.float64).cpu()
+
+    def with_class_masses(self, class_masses: Tensor) -> TemperedTarget:
+        """The ``balanced`` target with the class masses ``m`` ``(C,)`` held fixed, as a ``tilted`` one for SMC and
+        MCMC: ``rho = 1`` and the cached "log-volume" is ``rho * log_volume(z) - log sum_c p(c | G(z)) m_c``, the
+        balanced log weight of ``weights.balanced_log_weights`` with ``m`` not re-estimated. Evaluations and the
+        budget carry over."""
+        if self.target != "balanced":
+            raise InvalidArgumentError(f"with_class_masses is for target='balanced', not {self.target!r}")
+        masses = class_masses.to(torch.float64).cpu()
+
+        def balanced_log_weight(latents: Tensor) -> Tensor:
+            volumes = self._log_volumes(latents)
+            mixture = self.classes(latents) @ masses
+            return tilted(volumes, self.rho) - torch.log(mixture).to(volumes.device)
+
+        return replace(self, rho=1.0, target="tilted", log_volume_function=balanced_log_weight,
+                       class_probabilities=None, evaluations=self.evaluations)
+
+    def _log_volumes(self, latents: Tensor) -> Tensor:
         if self.log_volume_function is not None:
             values = self.log_volume_function(latents)
             if tuple(values.shape) != (latents.shape[0],):

@@ -52,10 +52,13 @@ class Drawn:
 
 
 def resample_pool(pool: Tensor, log_volumes: Tensor, n: int, *, rho: float, target: Target,
-                  log_proposal: Tensor | None, scheme: Scheme, seed: int) -> Drawn:
-    """Weight ``pool`` ``(N, ...)`` for the target (its ``log_volumes`` ``(N,)`` computed by the caller) and draw
-    ``n`` latents by ``scheme``."""
-    weights = log_weights(log_volumes, rho=rho, target=target, log_proposal=log_proposal)
+                  log_proposal: Tensor | None, scheme: Scheme, seed: int,
+                  class_probabilities: Tensor | None = None) -> Drawn:
+    """Weight ``pool`` ``(N, ...)`` for the target (its ``log_volumes`` ``(N,)`` computed by the caller; for
+    ``balanced`` also its ``class_probabilities`` ``(N, C)``, whose class masses are estimated on the whole pool)
+    and draw ``n`` latents by ``scheme``."""
+    weights = log_weights(log_volumes, rho=rho, target=target, log_proposal=log_proposal,
+                          class_probabilities=class_probabilities)
     acceptance = math.nan
     if scheme == "rejection":
         rejection = rejection_sample(weights, n, seed=seed)

@@ -27,7 +27,8 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import tensor_pb2
 from gendebias.wire import from_tensor, to_tensor
 
-TARGETS = {pb.TARGET_UNSPECIFIED: "tilted", pb.TARGET_TILTED: "tilted", pb.TARGET_UNIFORM: "uniform"}
+TARGETS = {pb.TARGET_UNSPECIFIED: "tilted", pb.TARGET_TILTED: "tilted", pb.TARGET_UNIFORM: "uniform",
+           pb.TARGET_BALANCED: "balanced"}
 SCHEMES = {pb.SCHEME_UNSPECIFIED: "multinomial", pb.SCHEME_MULTINOMIAL: "multinomial",
            pb.SCHEME_SYSTEMATIC: "systematic", pb.SCHEME_WITHOUT_REPLACEMENT: "without_replacement",
            pb.SCHEME_REJECTION: "rejection"}

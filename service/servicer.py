@@ -153,13 +153,18 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         options = Options(decoding.top_k_from(first.top_k, generator))
         latents = torch.cat(chunks)
         target = decoding.choice_from(first.target, decoding.TARGETS, field="target")
+        if target == "balanced" and generator.classifier is None:
+            raise InvalidArgumentError(f"target=balanced needs a generator with a classifier; {first.generator_id!r} "
+                                       "has none (add classifier = ... to its spec)", field="target")
         rho = decoding.rho_from(first.HasField("rho"), first.rho)
         volumes = (await self.engine.log_volumes(first.generator_id, generator, latents, options)).log_volumes
         log_proposal = torch.cat(proposals) if proposals else None
         if log_proposal is not None and log_proposal.shape[0] != volumes.shape[0]:
             raise InvalidArgumentError("log_proposal must accompany every chunk of latents", field="log_proposal")
-        log_prior = generator.log_prior(latents) if target == "tilted" and log_proposal is not None else None
-        weights = log_weights(volumes, rho=rho, target=target, log_proposal=log_proposal, log_prior=log_prior)
+        log_prior = generator.log_prior(latents) if target != "uniform" and log_proposal is not None else None
+        classes = await self.engine.run(generator.class_probabilities, latents) if target == "balanced" else None
+        weights = log_weights(volumes, rho=rho, target=target, log_proposal=log_proposal, log_prior=log_prior,
+                              class_probabilities=classes)
         for rows in decoding.row_slices(weights.shape[0], 16, self.config.message_bytes):
             chunk = pb.ReweightChunk(offset=rows.start, log_weights=decoding.wire(weights[rows]),
                                      log_volumes=decoding.wire(volumes[rows]))
@@ -323,8 +328,21 @@ class _SamplerRun:
         except concurrent.futures.CancelledError:
             raise _CancelledError("the call was cancelled") from None
 
+    def class_probabilities(self, latents: Tensor) -> Tensor:
+        """The generator's classifier on the device thread (target ``balanced``)."""
+        if self._stopped.is_set():
+            raise _CancelledError("the call was cancelled")
+        self._pending = asyncio.run_coroutine_threadsafe(
+            self.engine.run(self.generator.class_probabilities, latents), self.loop)
+        try:
+            return self._pending.result()
+        except concurrent.futures.CancelledError:
+            raise _CancelledError("the call was cancelled") from None
+
     def sample(self, n: int, *, stop_at: float | None, **options: Any) -> SampleResult:
         deadline = None if stop_at is None else stop_at - time.monotonic()
+        if options.get("target") == "balanced":
+            options["class_probabilities"] = self.class_probabilities
         return sample(self.generator, n, log_volume_function=self.log_volumes, should_stop=self.should_stop,
                       deadline=deadline, **options)
 

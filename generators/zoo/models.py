@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Literal, get_args
 
+import torch
 from torch import Tensor, nn
 
 from gendebias.errors import GeneratorSpecError, InvalidArgumentError
@@ -150,6 +151,23 @@ class DigitsClassifier(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """``(N, 1, 8, 8) -> (N, 10)``."""
         return self.net(images)
+
+
+class Probabilities(nn.Module):
+    """A classifier's softmax: ``(N, ...) -> (N, C)`` probabilities from a module returning logits."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: Tensor) -> Tensor:
+        return torch.softmax(self.classifier(images), dim=1)
+
+
+def digits_class_probabilities() -> nn.Module:
+    """The shipped digit classifier as ``(N, 1, 8, 8)`` images -> ``(N, 10)`` probabilities, in eval mode: the
+    built-in ``classifier = "digits"`` of generator specs (``digits-gan`` and ``digits-vae`` carry it)."""
+    return Probabilities(load_pretrained("classifier")).eval()
 
 
 def read_checksums(weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:

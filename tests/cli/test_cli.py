@@ -189,3 +189,19 @@ def test_local_resample_with_smc(tmp_path):
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (50, 2)
     assert json.loads(result.stdout)["sampler"] == "smc"
+
+
+def test_reweight_balanced_local_and_remote_agree(invoke, tmp_path, target):
+    """--target-density balanced weights with the generator's classifier on both backends."""
+    latents = np.random.default_rng(3).standard_normal((80, 8)).astype(np.float32)
+    np.save(tmp_path / "z.npy", latents)
+    common = ["reweight", "digits-vae", "--latents", "z.npy", "--target-density", "balanced", "--format", "json"]
+    local = invoke(*common, "--local", "--out", "local.npy")
+    remote = invoke(*common, "--target", target, "--out", "remote.npy")
+    assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
+    generator = load_generator("digits-vae")
+    batch = torch.from_numpy(latents)
+    expected = log_weights(log_volume(generator, batch), target="balanced",
+                           class_probabilities=generator.class_probabilities(batch))
+    for out in ("local.npy", "remote.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / out), expected.numpy(), rtol=0, atol=1e-9)

@@ -13,6 +13,7 @@ class Target(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TARGET_UNSPECIFIED: _ClassVar[Target]
     TARGET_TILTED: _ClassVar[Target]
     TARGET_UNIFORM: _ClassVar[Target]
+    TARGET_BALANCED: _ClassVar[Target]
 
 class Scheme(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +47,7 @@ class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 TARGET_UNSPECIFIED: Target
 TARGET_TILTED: Target
 TARGET_UNIFORM: Target
+TARGET_BALANCED: Target
 SCHEME_UNSPECIFIED: Scheme
 SCHEME_MULTINOMIAL: Scheme
 SCHEME_SYSTEMATIC: Scheme
