@@ -4,8 +4,8 @@ Starts a real gRPC server on a free local port, asks it through :class:`gendebia
 (``rho = 0``) and debiased samples (``rho = 1``, target ``tilted``: the published MaGNET target, drawn by the default
 ``auto`` sampler, which measures a pilot and picks SIR or tempered SMC so that the sample does not collapse), labels
 both with the zoo's digit classifier, prints the class histograms with the
-effective sample size of the reweighting, writes ``demo/before_after.png`` (naive left, debiased right) and stops
-the server. The ramp toy, whose answer is known in closed form, runs first as a check of the maths.
+effective sample size, writes one labelled figure ``demo/before_after.png`` (naive and debiased samples at their
+true aspect ratio, titled with method, rho, ESS and distinct count, and the class histograms) and stops the server. The ramp toy, whose answer is known in closed form, runs first as a check of the maths.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from gendebias.clients import Client
+from gendebias.evaluation.pictures import Panel, before_after
 from gendebias.generators import Ramp
 from gendebias.generators.zoo.evaluation import class_histogram, kl_to_uniform, mean_confidence
-from gendebias.generators.zoo.grid import write_png_grid
 from gendebias.generators.zoo.models import load_pretrained
 from gendebias.geometry import log_volume, log_weights, resample
 from gendebias.service.testing import running_server
@@ -37,16 +37,6 @@ def ramp_check(seed: int) -> None:
 def histogram_line(title: str, histogram: torch.Tensor) -> str:
     shares = " ".join(f"{int(count) / int(histogram.sum()):5.1%}" for count in histogram)
     return f"{title:<16}{shares}   KL to uniform {kl_to_uniform(histogram):.4f} nats"
-
-
-def side_by_side(left: torch.Tensor, right: torch.Tensor, columns: int = 8) -> torch.Tensor:
-    """Rows of ``columns`` images from ``left``, a blank, then ``columns`` from ``right``: one grid, two panels."""
-    rows = min(left.shape[0], right.shape[0]) // columns
-    blank = torch.full_like(left[:1], -1.0)
-    tiles = []
-    for row in range(rows):
-        tiles += [left[row * columns:(row + 1) * columns], blank, right[row * columns:(row + 1) * columns]]
-    return torch.cat(tiles)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,9 +70,17 @@ def main(argv: list[str] | None = None) -> None:
     print(histogram_line(f"debiased rho={args.rho:g}", class_histogram(after, classifier)))
     print(f"confidence      naive {mean_confidence(before, classifier):.3f}, "
           f"debiased {mean_confidence(after, classifier):.3f} (classifier's mean top probability)")
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_png_grid(side_by_side(before[:64], after[:64]), args.out / "before_after.png", columns=17)
-    print(f"picture         {args.out / 'before_after.png'} (naive left, debiased right)")
+    naive_histogram = class_histogram(before, classifier)
+    debiased_histogram = class_histogram(after, classifier)
+    panels = [
+        Panel(f"naive (prior draws, rho = 0)\n{args.n:,} latents, {naive.distinct:,} distinct, class KL "
+              f"{kl_to_uniform(naive_histogram):.3f} nats", before, naive_histogram),
+        Panel(f"debiased (MaGNET tilted, rho = {args.rho:g}; {debiased.sampler})\nESS {debiased.ess:,.0f} of "
+              f"{args.n:,}, {debiased.distinct:,} distinct, class KL {kl_to_uniform(debiased_histogram):.3f} nats",
+              after, debiased_histogram)]
+    picture = before_after(panels, args.out / "before_after.png", classes=[str(d) for d in range(10)],
+                           suptitle=f"{info.generator_id}: 64 samples each (8x8 digits at their true aspect ratio)")
+    print(f"picture         {picture} (naive left, debiased middle, class histograms right)")
 
 
 if __name__ == "__main__":
