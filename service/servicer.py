@@ -22,7 +22,13 @@ import grpc
 import torch
 from torch import Tensor
 
-from gendebias.errors import GendebiasError, InvalidArgumentError, LimitExceededError, UnknownGeneratorError
+from gendebias.errors import (
+    GendebiasError,
+    InvalidArgumentError,
+    LimitExceededError,
+    UnknownGeneratorError,
+    shown,
+)
 from gendebias.generators import Generator
 from gendebias.geometry import (
     MCMCSettings,
@@ -261,12 +267,12 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
 
     def _generator(self, generator_id: str, label: int | None) -> Generator:
         if generator_id not in self.generators:
-            raise UnknownGeneratorError(f"unknown generator {generator_id!r}; this server has "
+            raise UnknownGeneratorError(f"unknown generator {shown(generator_id)}; this server has "
                                         f"{sorted(self.generators)}", field="generator_id")
         generator = self.generators[generator_id]
         if label is None:
             if generator.conditional:
-                raise InvalidArgumentError(f"{generator_id} is conditional on {generator.classes} classes: "
+                raise InvalidArgumentError(f"{shown(generator_id)} is conditional on {generator.classes} classes: "
                                            "set label", field="label")
             return generator
         if (generator_id, label) not in self._conditioned:
