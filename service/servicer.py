@@ -253,6 +253,10 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         oversampling = request.oversampling if request.HasField("oversampling") else 10.0
         if not (math.isfinite(oversampling) and oversampling >= 1):
             raise InvalidArgumentError(f"oversampling must be >= 1, got {oversampling}", field="oversampling")
+        if n * oversampling > self.config.max_proposals:  # compared as floats: ceil() of an infinite pool overflows
+            raise LimitExceededError(f"oversampling={oversampling:g} makes a pool of n * oversampling latents over "
+                                     f"this server's limit of {self.config.max_proposals} proposals",
+                                     field="oversampling")
         return math.ceil(n * oversampling)
 
     def _latents(self, message: tensor_pb2.Tensor, generator: Generator, seen: int) -> Tensor:

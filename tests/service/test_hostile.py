@@ -37,6 +37,28 @@ def test_a_12000_character_generator_id_is_not_found_with_a_short_message(served
     assert_serving(target)
 
 
+def test_an_empty_tensor_of_overflowing_shape_is_invalid_argument(served, stub):
+    target, _ = served
+    request = pb.ComputeLogVolumesRequest(generator_id="digits-gan",
+                                          latents={"dtype": 1, "shape": [0, 2**62, 2**62], "data": b""})
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.ComputeLogVolumes(iter([request]), timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_reason(caught.value) == ("ERROR_REASON_INVALID_TENSOR", "latents")
+    assert_serving(target)
+
+
+@pytest.mark.parametrize("n", [1, 10, 1000])
+def test_an_overflowing_oversampling_is_invalid_argument(served, stub, n):
+    target, _ = served
+    request = pb.ResampleRequest(generator_id="digits-gan", n=n, oversampling=1e308, sampler=pb.SAMPLER_SIR)
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.Resample(request, timeout=10))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_reason(caught.value) == ("ERROR_REASON_LIMIT_EXCEEDED", "oversampling")
+    assert_serving(target)
+
+
 def test_every_status_message_fits_the_trailers():
     from gendebias.errors import InvalidArgumentError, shown
     from gendebias.service.status import rpc_status_for
@@ -45,3 +67,12 @@ def test_every_status_message_fits_the_trailers():
     assert len(status.details) <= 1030
     assert sum(len(value) for _, value in status.trailing_metadata) < 4096
     assert shown("z" * 100) == repr("z" * 100)[:64] + "…" and shown("ab") == "'ab'"
+
+
+def test_a_tensor_of_100000_sizes_is_refused_with_a_short_message():
+    from gendebias.errors import InvalidTensorError
+    from gendebias.wire import from_tensor
+
+    with pytest.raises(InvalidTensorError, match="…") as caught:
+        from_tensor(pb.ComputeLogVolumesRequest(latents={"dtype": 1, "shape": [1] * 100_000}).latents, field="x")
+    assert len(str(caught.value)) < 200
