@@ -33,7 +33,9 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         return _rejecting(handler)
 
 
-def _rejecting(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _rejecting(handler: grpc.RpcMethodHandler | None) -> grpc.RpcMethodHandler:
+    """A handler of ``handler``'s shape that answers UNAUTHENTICATED; for an unknown method (``None``) one that reads
+    no request, so a caller without the token learns nothing about which methods exist."""
     status = rpc_status_for(AuthenticationError("this server needs 'authorization: Bearer <token>' metadata"))
 
     async def reject(request: Any, context: grpc.aio.ServicerContext) -> None:
@@ -43,6 +45,8 @@ def _rejecting(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
         yield  # pragma: no cover - makes this an async generator
 
+    if handler is None:
+        return grpc.stream_stream_rpc_method_handler(reject_stream)
     factory = {
         (False, False): grpc.unary_unary_rpc_method_handler,
         (True, False): grpc.stream_unary_rpc_method_handler,

@@ -30,7 +30,8 @@ class ServiceConfig:
     metrics_port: int | None = None  # Prometheus /metrics on this HTTP port; None = off, 0 = any free port
     registry: str | None = None  # registry TOML of generators; None = the built-in zoo
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
-    token: str | None = None  # bearer token required on every RPC but health and reflection
+    token: str | None = dataclasses.field(default=None, repr=False)  # bearer token required on every RPC but
+    # health and reflection; never in repr, so never in a log line that prints the config
     tls_cert: str | None = None  # PEM files; both set = TLS
     tls_key: str | None = None
     max_latents: int = 1_000_000  # latents in one ComputeLogVolumes/Reweight request

@@ -1,12 +1,17 @@
 """Hostile requests against a real server on port 0: oversized echoes, overflowing shapes and counts, unknown
 methods behind a token. Each answers its documented code cleanly, logs no traceback, and the server stays healthy."""
 
+import logging
+from dataclasses import replace
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gendebias.service.config import ServiceConfig
+from gendebias.service.testing import running_server_state
 from gendebias.v1 import debias_service_pb2 as pb
+from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 
 from .conftest import error_reason
 
@@ -57,6 +62,66 @@ def test_an_overflowing_oversampling_is_invalid_argument(served, stub, n):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_reason(caught.value) == ("ERROR_REASON_LIMIT_EXCEEDED", "oversampling")
     assert_serving(target)
+
+
+@pytest.fixture(scope="module")
+def guarded():
+    with running_server_state(replace(ServiceConfig(), token=SECRET)) as (target, running):
+        yield target, running
+
+
+@pytest.mark.parametrize("method", ["/gendebias.v1.DebiasService/Nope", "/no.Such/Method"])
+@pytest.mark.parametrize("metadata", [(), (("authorization", "Bearer wrong"),)])
+def test_an_unknown_method_without_a_token_is_unauthenticated_and_logs_no_traceback(guarded, caplog, method,
+                                                                                    metadata):
+    target, _ = guarded
+    caplog.set_level(logging.DEBUG)
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(method)
+        for _ in range(3):
+            with pytest.raises(grpc.RpcError) as caught:
+                call(b"\x00\x01", metadata=metadata, timeout=10)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED, caught.value.details()
+            assert error_reason(caught.value) == ("ERROR_REASON_UNAUTHENTICATED", "")
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR or record.exc_info]
+    assert_serving(target)
+
+
+def test_an_unknown_method_with_the_token_is_unimplemented(guarded, caplog):
+    target, _ = guarded
+    caplog.set_level(logging.DEBUG)
+    with grpc.insecure_channel(target) as channel, pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary("/gendebias.v1.DebiasService/Nope")(
+            b"", metadata=[("authorization", f"Bearer {SECRET}")], timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def test_the_token_is_compared_in_constant_time_and_never_logged(guarded, caplog, monkeypatch):
+    import hmac
+
+    target, _ = guarded
+    compared = []
+    original = hmac.compare_digest
+
+    def spy(given, expected):
+        compared.append(len(given))
+        return original(given, expected)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    caplog.set_level(logging.DEBUG)
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.DebiasServiceStub(channel)
+        for token in ("wrong", SECRET[:-1], SECRET):
+            try:
+                stub.ListGenerators(pb.ListGeneratorsRequest(), metadata=[("authorization", f"Bearer {token}")],
+                                    timeout=10)
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+                assert SECRET not in (error.details() or "")
+    assert len(compared) == 3
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(ServiceConfig(token=SECRET))
 
 
 def test_every_status_message_fits_the_trailers():
