@@ -189,3 +189,16 @@ def test_local_resample_with_smc(tmp_path):
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (50, 2)
     assert json.loads(result.stdout)["sampler"] == "smc"
+
+
+def test_serve_takes_the_token_from_a_file(invoke, monkeypatch, tmp_path):
+    import gendebias.service.server as server
+
+    served = []
+    monkeypatch.setattr(server, "serve", served.append)
+    monkeypatch.delenv("GENDEBIAS_TOKEN_FILE", raising=False)
+    (tmp_path / "token").write_text("from-file\n")
+    assert invoke("serve", "--token-file", str(tmp_path / "token")).exit_code == 0
+    monkeypatch.setenv("GENDEBIAS_TOKEN", "from-env")
+    assert invoke("serve").exit_code == 0
+    assert [config.token for config in served] == ["from-file", "from-env"]
