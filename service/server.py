@@ -68,7 +68,7 @@ async def start_server(address: str, config: ServiceConfig,
     metrics = Metrics()
     engine = BatchingEngine(max_batch=config.max_batch, max_delay=config.max_delay_ms / 1000,
                             queue_size=config.queue_size, metrics=metrics)
-    interceptors = [BearerTokenInterceptor(config.token)] if config.token else []
+    interceptors = [BearerTokenInterceptor(config.token, metrics)] if config.token else []
     server = grpc.aio.server(interceptors=interceptors)
     servicer = DebiasServicer(generators, engine, config, metrics)
     debias_service_pb2_grpc.add_DebiasServiceServicer_to_server(servicer, server)

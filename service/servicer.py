@@ -53,50 +53,85 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 from gendebias.v1 import tensor_pb2
 
+# A call grpc cancels this close to its deadline counts as DEADLINE_EXCEEDED: the client's deadline passes first (the
+# server's copy of it starts when the call arrives), and its client ends the call as cancelled.
+DEADLINE_SLACK = 0.1
 DTYPES = {torch.float32: tensor_pb2.DATA_TYPE_FLOAT32, torch.float64: tensor_pb2.DATA_TYPE_FLOAT64}
 
 
 def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Count and time the RPC, and turn any exception into its status (INTERNAL without details if unexpected)."""
+    """Count and time the RPC, and turn any exception into its status (INTERNAL without details if unexpected).
+
+    A call that grpc cancels while its handler works (its client cancelled or left, or its deadline passed) is
+    counted as ``CANCELLED`` or ``DEADLINE_EXCEEDED``.
+    """
     method = handler.__name__
 
-    def finish(servicer: DebiasServicer, started: float, code: str) -> None:
-        servicer.metrics.requests.labels(method, code).inc()
-        servicer.metrics.latency.labels(method).observe(time.perf_counter() - started)
-
-    async def fail(servicer: DebiasServicer, context: grpc.aio.ServicerContext, error: Exception,
-                   started: float) -> None:
+    async def fail(tally: _Tally, context: grpc.aio.ServicerContext, error: Exception) -> None:
         known = as_gendebias_error(error)
-        servicer.metrics.errors.labels(known.reason).inc()
-        finish(servicer, started, known.code)
+        tally.metrics.errors.labels(known.reason).inc()
+        tally.count(known.code)
         await abort(context, known)
 
     if inspect.isasyncgenfunction(handler):
         @functools.wraps(handler)
         async def streaming(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
+            tally = _Tally(self.metrics, method, context)
             try:
                 async for response in handler(self, request, context):
                     yield response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
+            except (asyncio.CancelledError, GeneratorExit):
+                tally.gone()
+                raise
+            except grpc.aio.AbortError:  # counted by fail() before it aborted
                 raise
             except Exception as error:  # every failure becomes a status
-                await fail(self, context, error, started)
-            finish(self, started, "OK")
+                await fail(tally, context, error)
+            tally.finished()
         return streaming
 
     @functools.wraps(handler)
     async def unary(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
+        tally = _Tally(self.metrics, method, context)
         try:
             response = await handler(self, request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+        except asyncio.CancelledError:
+            tally.gone()
+            raise
+        except grpc.aio.AbortError:  # counted by fail() before it aborted
             raise
         except Exception as error:  # every failure becomes a status
-            await fail(self, context, error, started)
-        finish(self, started, "OK")
+            await fail(tally, context, error)
+        tally.finished()
         return response
     return unary
+
+
+class _Tally:
+    """One call's entry in ``gendebias_requests_total`` and its latency, made once."""
+
+    def __init__(self, metrics: Metrics, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.metrics, self.method, self.context = metrics, method, context
+        self.started = time.perf_counter()
+        self.counted = False
+
+    def count(self, code: str) -> None:
+        if not self.counted:
+            self.counted = True
+            self.metrics.requests.labels(self.method, code).inc()
+            self.metrics.latency.labels(self.method).observe(time.perf_counter() - self.started)
+
+    def gone(self) -> None:
+        self.count("DEADLINE_EXCEEDED" if self._past_deadline() else "CANCELLED")
+
+    def finished(self) -> None:
+        """A handler that ran to its end past the deadline (its request stream ended when the deadline passed) did not
+        answer: grpc tells its client DEADLINE_EXCEEDED."""
+        self.count("DEADLINE_EXCEEDED" if self._past_deadline() else "OK")
+
+    def _past_deadline(self) -> bool:
+        remaining = self.context.time_remaining()
+        return remaining is not None and remaining <= DEADLINE_SLACK
 
 
 class DebiasServicer(pb_grpc.DebiasServiceServicer):
