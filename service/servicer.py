@@ -20,6 +20,7 @@ from typing import Any
 
 import grpc
 import torch
+from google.protobuf.message import DecodeError, Message
 from torch import Tensor
 
 from gendebias.errors import (
@@ -53,6 +54,10 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 from gendebias.v1 import tensor_pb2
 
+SERVICE = pb.DESCRIPTOR.services_by_name["DebiasService"]
+REQUESTS: dict[str, type[Message]] = {name: getattr(pb, method.input_type.name)
+                                      for name, method in SERVICE.methods_by_name.items()}
+STREAMED = {name: method.client_streaming for name, method in SERVICE.methods_by_name.items()}
 # A call grpc cancels this close to its deadline counts as DEADLINE_EXCEEDED: the client's deadline passes first (the
 # server's copy of it starts when the call arrives), and its client ends the call as cancelled.
 DEADLINE_SLACK = 0.1
@@ -66,6 +71,7 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
     counted as ``CANCELLED`` or ``DEADLINE_EXCEEDED``.
     """
     method = handler.__name__
+    parse = functools.partial(_parsed, REQUESTS[method])
 
     async def fail(tally: _Tally, context: grpc.aio.ServicerContext, error: Exception) -> None:
         known = as_gendebias_error(error)
@@ -78,6 +84,7 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
         async def streaming(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
             tally = _Tally(self.metrics, method, context)
             try:
+                request = _parsed_stream(parse, request) if STREAMED[method] else parse(request)
                 async for response in handler(self, request, context):
                     yield response
             except (asyncio.CancelledError, GeneratorExit):
@@ -94,6 +101,7 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
     async def unary(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         tally = _Tally(self.metrics, method, context)
         try:
+            request = _parsed_stream(parse, request) if STREAMED[method] else parse(request)
             response = await handler(self, request, context)
         except asyncio.CancelledError:
             tally.gone()
@@ -105,6 +113,39 @@ def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
         tally.finished()
         return response
     return unary
+
+
+def _parsed(kind: type[Message], request: Message | bytes) -> Message:
+    """The request message from its wire bytes (the server hands them over undecoded, so that a corrupt message is
+    INVALID_ARGUMENT: grpc's own decoding answers UNKNOWN or INTERNAL and logs a traceback per call)."""
+    if not isinstance(request, bytes):
+        return request
+    try:
+        return kind.FromString(request)
+    except DecodeError:
+        raise InvalidArgumentError(f"the request is not a valid {kind.DESCRIPTOR.full_name} message") from None
+
+
+async def _parsed_stream(parse: Callable[[Message | bytes], Message],
+                         requests: AsyncIterator[Message | bytes]) -> AsyncIterator[Message]:
+    async for request in requests:
+        yield parse(request)
+
+
+def add_to_server(servicer: DebiasServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer`` like the generated ``add_DebiasServiceServicer_to_server``, but with its requests
+    undecoded: :func:`_observed` decodes them."""
+    handlers = {}
+    for name, method in SERVICE.methods_by_name.items():
+        response = getattr(pb, method.output_type.name)
+        factory = {(False, False): grpc.unary_unary_rpc_method_handler,
+                   (True, False): grpc.stream_unary_rpc_method_handler,
+                   (False, True): grpc.unary_stream_rpc_method_handler,
+                   (True, True): grpc.stream_stream_rpc_method_handler}[(method.client_streaming,
+                                                                          method.server_streaming)]
+        handlers[name] = factory(getattr(servicer, name), response_serializer=response.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
 
 
 class _Tally:
