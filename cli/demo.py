@@ -3,9 +3,10 @@
 Starts a real gRPC server on a free local port, asks it through :class:`gendebias.clients.Client` for naive samples
 (``rho = 0``) and debiased samples (``rho = 1``, target ``tilted``: the published MaGNET target, drawn by the default
 ``auto`` sampler, which measures a pilot and picks SIR or tempered SMC so that the sample does not collapse), labels
-both with the zoo's digit classifier, prints the class histograms with the
-effective sample size, writes one labelled figure ``demo/before_after.png`` (naive and debiased samples at their
-true aspect ratio, titled with method, rho, ESS and distinct count, and the class histograms) and stops the server. The ramp toy, whose answer is known in closed form, runs first as a check of the maths.
+both with the zoo's digit classifier, prints the class histograms with the effective sample size, writes one
+labelled figure ``demo/before_after.png`` (naive and debiased samples at their true aspect ratio, titled with method,
+rho, ESS and distinct count, and the class histograms) and stops the server. The ramp toy, whose answer is known in
+closed form, runs first as a check of the maths.
 """
 
 from __future__ import annotations

@@ -82,7 +82,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default [::]).")] = None,
     port: Annotated[int | None, typer.Option(help="gRPC port (default 50051; 0 picks a free one).")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus /metrics on this port.")] = None,
-    token: Annotated[str | None, typer.Option(help="Require this bearer token on every call.")] = None,
+    token: Annotated[str | None, typer.Option(
+        help="Require this bearer token on every call (shown by ps: prefer --token-file or GENDEBIAS_TOKEN).")] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        "--token-file", metavar="FILE", help="Require the bearer token this file holds (read once, stripped).")] = None,
     registry: Annotated[Path | None, typer.Option(
         metavar="FILE", help="Registry TOML of generators (default: the built-in zoo).")] = None,
 ) -> None:
@@ -94,6 +97,7 @@ def serve(
         raise GendebiasError(f"serve needs the server extras ({error.name} is missing): "
                              "pip install 'gendebias[server]'") from None
     flags = {"host": host, "port": port, "metrics_port": metrics_port, "token": token,
+             "token_file": None if token_file is None else str(token_file),
              "registry": None if registry is None else str(registry)}
     run_server(resolve_config(flags=flags, file=config))
 

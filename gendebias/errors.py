@@ -9,6 +9,15 @@ that status with a ``google.rpc.ErrorInfo``, and the SDK turns the reason back i
 
 from __future__ import annotations
 
+ECHO_CHARS = 64  # how much of a caller's string an error message repeats
+
+
+def shown(value: object, limit: int = ECHO_CHARS) -> str:
+    """``repr(value)`` cut to its first ``limit`` characters (then "…"), for echoing what a caller sent: a message
+    that repeats a 12,000-character id would not fit a status trailer (16 KiB) and would lose its status code."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
 
 class GendebiasError(Exception):
     """Base class of every error gendebias raises on purpose."""

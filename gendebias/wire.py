@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gendebias.errors import InvalidTensorError, LimitExceededError
+from gendebias.errors import InvalidTensorError, LimitExceededError, shown
 from gendebias.v1 import tensor_pb2
 
 DTYPES: dict[int, np.dtype[Any]] = {
@@ -25,6 +25,7 @@ DTYPES: dict[int, np.dtype[Any]] = {
 }
 _CODES = {dtype: code for code, dtype in DTYPES.items()}
 MAX_RANK = 8
+MAX_SPAN_BYTES = 1 << 62  # what any shape may span with its zero sizes read as 1 (numpy's own limit is 2**63)
 
 
 def to_tensor(array: np.ndarray) -> tensor_pb2.Tensor:
@@ -47,13 +48,16 @@ def from_tensor(tensor: tensor_pb2.Tensor, *, field: str, max_elements: int | No
         raise InvalidTensorError(f"{field}: unknown dtype {tensor.dtype}; use FLOAT32, FLOAT64 or INT64", field=field)
     shape = tuple(tensor.shape)
     if len(shape) > MAX_RANK or any(size < 0 for size in shape):
-        raise InvalidTensorError(f"{field}: shape {list(shape)} must have at most {MAX_RANK} non-negative sizes",
+        raise InvalidTensorError(f"{field}: shape {shown(list(shape))} must have at most {MAX_RANK} non-negative sizes",
                                  field=field)
+    dtype = DTYPES[tensor.dtype]
+    if math.prod(max(size, 1) for size in shape) * dtype.itemsize > MAX_SPAN_BYTES:
+        raise InvalidTensorError(f"{field}: shape {list(shape)} spans more than 2**62 bytes, even if empty",
+                                 field=field)  # numpy refuses such a shape even with a zero in it
     count = math.prod(shape)  # exact integer arithmetic: a huge declared shape cannot overflow
     if max_elements is not None and count > max_elements:
         raise LimitExceededError(f"{field}: {count} elements exceed this server's limit of {max_elements}",
                                  field=field)
-    dtype = DTYPES[tensor.dtype]
     if len(tensor.data) != count * dtype.itemsize:
         raise InvalidTensorError(f"{field}: shape {list(shape)} of {dtype.name} needs {count * dtype.itemsize} bytes, "
                                  f"got {len(tensor.data)}", field=field)

@@ -19,6 +19,7 @@ from typing import Any
 from gendebias.errors import InvalidArgumentError
 
 ENV_PREFIX = "GENDEBIAS_"
+TOKEN_SOURCES = {"token", "token_file"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class ServiceConfig:
     metrics_port: int | None = None  # Prometheus /metrics on this HTTP port; None = off, 0 = any free port
     registry: str | None = None  # registry TOML of generators; None = the built-in zoo
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", "cuda:1", ...
-    token: str | None = None  # bearer token required on every RPC but health and reflection
+    token: str | None = dataclasses.field(default=None, repr=False)  # bearer token required on every RPC but
+    # health and reflection; never in repr, so never in a log line that prints the config
+    token_file: str | None = None  # a file holding the token (read once at start, stripped): not visible in `ps`
     tls_cert: str | None = None  # PEM files; both set = TLS
     tls_key: str | None = None
     max_latents: int = 1_000_000  # latents in one ComputeLogVolumes/Reweight request
@@ -56,20 +59,37 @@ def resolve_config(*, flags: Mapping[str, Any] | None = None, file: str | Path |
         file: a TOML file with a ``[server]`` table.
         env: environment (default ``os.environ``); ``GENDEBIAS_PORT=50052`` sets ``port``.
     """
-    values: dict[str, Any] = {}
-    if file is not None:
-        values.update(_from_file(Path(file)))
     environment = os.environ if env is None else env
-    for name in FIELDS:
-        if f"{ENV_PREFIX}{name.upper()}" in environment:
-            values[name] = _parse(name, environment[f"{ENV_PREFIX}{name.upper()}"], f"{ENV_PREFIX}{name.upper()}")
-    values.update({name: value for name, value in (flags or {}).items() if value is not None})
+    from_env = {name: _parse(name, environment[f"{ENV_PREFIX}{name.upper()}"], f"{ENV_PREFIX}{name.upper()}")
+                for name in FIELDS if f"{ENV_PREFIX}{name.upper()}" in environment}
+    values: dict[str, Any] = {}
+    for source in (_from_file(Path(file)) if file is not None else {}, from_env,
+                   {name: value for name, value in (flags or {}).items() if value is not None}):
+        if source.keys() & TOKEN_SOURCES:  # token and token_file are one setting: the higher source replaces both
+            if source.keys() >= TOKEN_SOURCES:
+                raise InvalidArgumentError("set token or token_file, not both, in one source of settings")
+            for name in TOKEN_SOURCES:
+                values.pop(name, None)
+        values.update(source)
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise InvalidArgumentError(f"unknown server settings {unknown}; known settings: {sorted(FIELDS)}")
+    if values.get("token_file") is not None:
+        values["token"] = _read_token(Path(values["token_file"]))
     config = ServiceConfig(**values)
     _check(config)
     return config
+
+
+def _read_token(path: Path) -> str:
+    """The token a ``token_file`` holds, stripped of surrounding whitespace (errors never quote the file)."""
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidArgumentError(f"cannot read token_file {path}: {type(error).__name__}") from None
+    if not token:
+        raise InvalidArgumentError(f"token_file {path} is empty")
+    return token
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -78,8 +98,9 @@ def _from_file(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise InvalidArgumentError(f"cannot read server config {path}: {error}") from None
     table = dict(data.get("server", {}))
-    if "registry" in table:
-        table["registry"] = str((path.parent / table["registry"]).resolve())
+    for name in ("registry", "token_file"):
+        if name in table:
+            table[name] = str((path.parent / table[name]).resolve())
     return table
 
 

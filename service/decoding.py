@@ -19,6 +19,7 @@ from gendebias.errors import (
     InvalidLatentsError,
     InvalidTensorError,
     LimitExceededError,
+    shown,
 )
 from gendebias.generators import Generator
 from gendebias.geometry.sampling import RHO_LIMIT
@@ -90,7 +91,7 @@ def volume_options(request: pb.ComputeLogVolumesRequest, generator: Generator) -
         raise InvalidArgumentError(f"return_singular_values needs method exact, got {method}", field="method")
     if precision != "fp32" and generator.dtype != torch.float32:
         raise InvalidArgumentError(f"precision {precision} lowers float32 arithmetic, but generator "
-                                   f"{request.generator_id!r} computes in {generator.dtype}", field="precision")
+                                   f"{shown(request.generator_id)} computes in {generator.dtype}", field="precision")
     iterations = request.power_iterations if request.HasField("power_iterations") else None
     if iterations is not None and not 0 <= iterations <= MAX_POWER_ITERATIONS:
         raise InvalidArgumentError(f"power_iterations must be in [0, {MAX_POWER_ITERATIONS}], got {iterations}",

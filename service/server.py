@@ -25,8 +25,8 @@ from gendebias.service.auth import BearerTokenInterceptor
 from gendebias.service.batching import BatchingEngine
 from gendebias.service.config import ServiceConfig
 from gendebias.service.metrics import Metrics
-from gendebias.service.servicer import DebiasServicer
-from gendebias.v1 import debias_service_pb2, debias_service_pb2_grpc
+from gendebias.service.servicer import DebiasServicer, add_to_server
+from gendebias.v1 import debias_service_pb2
 
 SERVICE_NAME = debias_service_pb2.DESCRIPTOR.services_by_name["DebiasService"].full_name
 log = logging.getLogger(__name__)
@@ -68,10 +68,10 @@ async def start_server(address: str, config: ServiceConfig,
     metrics = Metrics()
     engine = BatchingEngine(max_batch=config.max_batch, max_delay=config.max_delay_ms / 1000,
                             queue_size=config.queue_size, metrics=metrics)
-    interceptors = [BearerTokenInterceptor(config.token)] if config.token else []
+    interceptors = [BearerTokenInterceptor(config.token, metrics)] if config.token else []
     server = grpc.aio.server(interceptors=interceptors)
     servicer = DebiasServicer(generators, engine, config, metrics)
-    debias_service_pb2_grpc.add_DebiasServiceServicer_to_server(servicer, server)
+    add_to_server(servicer, server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, "grpc.health.v1.Health"), server)

@@ -20,9 +20,16 @@ from typing import Any
 
 import grpc
 import torch
+from google.protobuf.message import DecodeError, Message
 from torch import Tensor
 
-from gendebias.errors import GendebiasError, InvalidArgumentError, LimitExceededError, UnknownGeneratorError
+from gendebias.errors import (
+    GendebiasError,
+    InvalidArgumentError,
+    LimitExceededError,
+    UnknownGeneratorError,
+    shown,
+)
 from gendebias.generators import Generator
 from gendebias.geometry import (
     MCMCSettings,
@@ -47,50 +54,125 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 from gendebias.v1 import tensor_pb2
 
+SERVICE = pb.DESCRIPTOR.services_by_name["DebiasService"]
+REQUESTS: dict[str, type[Message]] = {name: getattr(pb, method.input_type.name)
+                                      for name, method in SERVICE.methods_by_name.items()}
+STREAMED = {name: method.client_streaming for name, method in SERVICE.methods_by_name.items()}
+# A call grpc cancels this close to its deadline counts as DEADLINE_EXCEEDED: the client's deadline passes first (the
+# server's copy of it starts when the call arrives), and its client ends the call as cancelled.
+DEADLINE_SLACK = 0.1
 DTYPES = {torch.float32: tensor_pb2.DATA_TYPE_FLOAT32, torch.float64: tensor_pb2.DATA_TYPE_FLOAT64}
 
 
 def _observed(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Count and time the RPC, and turn any exception into its status (INTERNAL without details if unexpected)."""
+    """Count and time the RPC, and turn any exception into its status (INTERNAL without details if unexpected).
+
+    A call that grpc cancels while its handler works (its client cancelled or left, or its deadline passed) is
+    counted as ``CANCELLED`` or ``DEADLINE_EXCEEDED``.
+    """
     method = handler.__name__
+    parse = functools.partial(_parsed, REQUESTS[method])
 
-    def finish(servicer: DebiasServicer, started: float, code: str) -> None:
-        servicer.metrics.requests.labels(method, code).inc()
-        servicer.metrics.latency.labels(method).observe(time.perf_counter() - started)
-
-    async def fail(servicer: DebiasServicer, context: grpc.aio.ServicerContext, error: Exception,
-                   started: float) -> None:
+    async def fail(tally: _Tally, context: grpc.aio.ServicerContext, error: Exception) -> None:
         known = as_gendebias_error(error)
-        servicer.metrics.errors.labels(known.reason).inc()
-        finish(servicer, started, known.code)
+        tally.metrics.errors.labels(known.reason).inc()
+        tally.count(known.code)
         await abort(context, known)
 
     if inspect.isasyncgenfunction(handler):
         @functools.wraps(handler)
         async def streaming(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
+            tally = _Tally(self.metrics, method, context)
             try:
+                request = _parsed_stream(parse, request) if STREAMED[method] else parse(request)
                 async for response in handler(self, request, context):
                     yield response
-            except (asyncio.CancelledError, grpc.aio.AbortError):
+            except (asyncio.CancelledError, GeneratorExit):
+                tally.gone()
+                raise
+            except grpc.aio.AbortError:  # counted by fail() before it aborted
                 raise
             except Exception as error:  # every failure becomes a status
-                await fail(self, context, error, started)
-            finish(self, started, "OK")
+                await fail(tally, context, error)
+            tally.finished()
         return streaming
 
     @functools.wraps(handler)
     async def unary(self: DebiasServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        started = time.perf_counter()
+        tally = _Tally(self.metrics, method, context)
         try:
+            request = _parsed_stream(parse, request) if STREAMED[method] else parse(request)
             response = await handler(self, request, context)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
+        except asyncio.CancelledError:
+            tally.gone()
+            raise
+        except grpc.aio.AbortError:  # counted by fail() before it aborted
             raise
         except Exception as error:  # every failure becomes a status
-            await fail(self, context, error, started)
-        finish(self, started, "OK")
+            await fail(tally, context, error)
+        tally.finished()
         return response
     return unary
+
+
+def _parsed(kind: type[Message], request: Message | bytes) -> Message:
+    """The request message from its wire bytes (the server hands them over undecoded, so that a corrupt message is
+    INVALID_ARGUMENT: grpc's own decoding answers UNKNOWN or INTERNAL and logs a traceback per call)."""
+    if not isinstance(request, bytes):
+        return request
+    try:
+        return kind.FromString(request)
+    except DecodeError:
+        raise InvalidArgumentError(f"the request is not a valid {kind.DESCRIPTOR.full_name} message") from None
+
+
+async def _parsed_stream(parse: Callable[[Message | bytes], Message],
+                         requests: AsyncIterator[Message | bytes]) -> AsyncIterator[Message]:
+    async for request in requests:
+        yield parse(request)
+
+
+def add_to_server(servicer: DebiasServicer, server: grpc.aio.Server) -> None:
+    """Register ``servicer`` like the generated ``add_DebiasServiceServicer_to_server``, but with its requests
+    undecoded: :func:`_observed` decodes them."""
+    handlers = {}
+    for name, method in SERVICE.methods_by_name.items():
+        response = getattr(pb, method.output_type.name)
+        factory = {(False, False): grpc.unary_unary_rpc_method_handler,
+                   (True, False): grpc.stream_unary_rpc_method_handler,
+                   (False, True): grpc.unary_stream_rpc_method_handler,
+                   (True, True): grpc.stream_stream_rpc_method_handler}[(method.client_streaming,
+                                                                          method.server_streaming)]
+        handlers[name] = factory(getattr(servicer, name), response_serializer=response.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),))
+    server.add_registered_method_handlers(SERVICE.full_name, handlers)
+
+
+class _Tally:
+    """One call's entry in ``gendebias_requests_total`` and its latency, made once."""
+
+    def __init__(self, metrics: Metrics, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.metrics, self.method, self.context = metrics, method, context
+        self.started = time.perf_counter()
+        self.counted = False
+
+    def count(self, code: str) -> None:
+        if not self.counted:
+            self.counted = True
+            self.metrics.requests.labels(self.method, code).inc()
+            self.metrics.latency.labels(self.method).observe(time.perf_counter() - self.started)
+
+    def gone(self) -> None:
+        self.count("DEADLINE_EXCEEDED" if self._past_deadline() else "CANCELLED")
+
+    def finished(self) -> None:
+        """A handler that ran to its end past the deadline (its request stream ended when the deadline passed) did not
+        answer: grpc tells its client DEADLINE_EXCEEDED."""
+        self.count("DEADLINE_EXCEEDED" if self._past_deadline() else "OK")
+
+    def _past_deadline(self) -> bool:
+        remaining = self.context.time_remaining()
+        return remaining is not None and remaining <= DEADLINE_SLACK
 
 
 class DebiasServicer(pb_grpc.DebiasServiceServicer):
@@ -252,6 +334,10 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
         oversampling = request.oversampling if request.HasField("oversampling") else 10.0
         if not (math.isfinite(oversampling) and oversampling >= 1):
             raise InvalidArgumentError(f"oversampling must be >= 1, got {oversampling}", field="oversampling")
+        if n * oversampling > self.config.max_proposals:  # compared as floats: ceil() of an infinite pool overflows
+            raise LimitExceededError(f"oversampling={oversampling:g} makes a pool of n * oversampling latents over "
+                                     f"this server's limit of {self.config.max_proposals} proposals",
+                                     field="oversampling")
         return math.ceil(n * oversampling)
 
     def _latents(self, message: tensor_pb2.Tensor, generator: Generator, seen: int) -> Tensor:
@@ -266,12 +352,12 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
 
     def _generator(self, generator_id: str, label: int | None) -> Generator:
         if generator_id not in self.generators:
-            raise UnknownGeneratorError(f"unknown generator {generator_id!r}; this server has "
+            raise UnknownGeneratorError(f"unknown generator {shown(generator_id)}; this server has "
                                         f"{sorted(self.generators)}", field="generator_id")
         generator = self.generators[generator_id]
         if label is None:
             if generator.conditional:
-                raise InvalidArgumentError(f"{generator_id} is conditional on {generator.classes} classes: "
+                raise InvalidArgumentError(f"{shown(generator_id)} is conditional on {generator.classes} classes: "
                                            "set label", field="label")
             return generator
         if (generator_id, label) not in self._conditioned:

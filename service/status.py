@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 from gendebias.errors import GendebiasError, InternalError
 
 DOMAIN = "gendebias"
+MAX_MESSAGE_CHARS = 1024  # the message travels twice in the trailers (grpc-message and the details); 16 KiB in all
 log = logging.getLogger(__name__)
 
 
@@ -27,7 +28,10 @@ def rpc_status_for(error: GendebiasError) -> grpc.Status:
         info.metadata["field"] = error.field
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=str(error), details=[detail])
+    message = str(error)
+    if len(message) > MAX_MESSAGE_CHARS:  # a last guard: messages echo callers' strings through shown()
+        message = f"{message[:MAX_MESSAGE_CHARS]}…"
+    status = status_pb2.Status(code=getattr(code_pb2, error.code), message=message, details=[detail])
     return rpc_status.to_status(status)
 
 

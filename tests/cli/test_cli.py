@@ -205,3 +205,16 @@ def test_reweight_balanced_local_and_remote_agree(invoke, tmp_path, target):
                            class_probabilities=generator.class_probabilities(batch))
     for out in ("local.npy", "remote.npy"):
         np.testing.assert_allclose(np.load(tmp_path / out), expected.numpy(), rtol=0, atol=1e-9)
+
+
+def test_serve_takes_the_token_from_a_file(invoke, monkeypatch, tmp_path):
+    import gendebias.service.server as server
+
+    served = []
+    monkeypatch.setattr(server, "serve", served.append)
+    monkeypatch.delenv("GENDEBIAS_TOKEN_FILE", raising=False)
+    (tmp_path / "token").write_text("from-file\n")
+    assert invoke("serve", "--token-file", str(tmp_path / "token")).exit_code == 0
+    monkeypatch.setenv("GENDEBIAS_TOKEN", "from-env")
+    assert invoke("serve").exit_code == 0
+    assert [config.token for config in served] == ["from-file", "from-env"]
