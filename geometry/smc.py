@@ -64,7 +64,7 @@ class SMCTrace:
     """What happened, step by step: ``schedule`` (beta after each step), ``step_ess`` (ESS of the incremental
     weights, before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes``, ``moves`` (sweeps
     run), ``correlation`` (with the step's start, after its sweeps), ``diversity`` (the population's genealogy ESS
-    after them), ``stuck`` (the betas whose sweeps ran out before the population was diverse again);
+    after them), ``stuck`` (the betas whose sweeps ran out with the population's ESS under half the particles);
     ``log_normalizer`` estimates ``log E_base[exp(rho log_volume)]``; ``particles`` the population size."""
 
     particles: int = 0
@@ -149,7 +149,7 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         correlation = correlation_with_start(start, population)
         diversity = population_ess(population, ancestors)
     trace.diversity.append(diversity)
-    if len(rates) == settings.max_moves and diversity < wanted:
+    if len(rates) == settings.max_moves and diversity < 0.5 * count:  # not merely short of the wanted share
         trace.stuck.append(beta)
     trace.moves.append(len(rates))
     trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)

@@ -56,7 +56,6 @@ def between_runs(values):
     return float(values.mean()), float(values.std() / math.sqrt(values.shape[0]))
 
 
-@pytest.mark.slow
 def test_default_sampler_is_unbiased_diverse_and_honest_on_the_64_dimensional_hinge():
     hinge = Hinge(64, 0.5 * math.log(10.0))  # a = 3: log-volume std 4.6 nats
     generator = Generator(hinge, latent_shape=(64,), dtype=torch.float64)
