@@ -268,3 +268,14 @@ def _umask():
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def test_batch_resample_picks_its_sampler_from_a_pilot_by_default(tmp_path):
+    summary = run_resample("ramp", tmp_path / "auto", proposals_count=3000, n=100, seed=4, shard_size=1000,
+                           progress=False)
+    assert summary["sampler"] == "sir" and summary["choice"].startswith("sir: a pilot of 2048 prior latents")
+    again = run_resample("ramp", tmp_path / "auto", proposals_count=3000, n=100, seed=4, shard_size=1000,
+                         progress=False)
+    assert again == summary, "a resumed job makes the same choice"
+    with pytest.raises(InvalidArgumentError, match="serves samplers"):
+        run_resample("ramp", tmp_path / "gibbs", proposals_count=100, n=10, sampler="gibbs", progress=False)
