@@ -33,10 +33,15 @@ def statistics(latents: Tensor, log_volumes: Tensor | None = None) -> Tensor:
         flat = flat[:, torch.linspace(0, flat.shape[1] - 1, STATISTICS).round().long()]
     if log_volumes is None:
         return flat
+    return torch.cat([flat, finite_log_volumes(log_volumes)[:, None]], dim=1)
+
+
+def finite_log_volumes(log_volumes: Tensor) -> Tensor:
+    """``(N,)`` float64 on the CPU, ``-inf`` (rank-deficient latents) replaced by the smallest finite value (0 if
+    none), so correlations and variances of log-volumes stay defined."""
     values = log_volumes.to(torch.float64).cpu()
     finite = torch.isfinite(values)
-    values = torch.where(finite, values, values[finite].min() if bool(finite.any()) else 0.0)
-    return torch.cat([flat, values[:, None]], dim=1)
+    return torch.where(finite, values, values[finite].min() if bool(finite.any()) else 0.0)
 
 
 def resampled_ess(pool_ess: float, n: int) -> float:

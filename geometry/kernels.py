@@ -29,13 +29,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
+from gendebias.geometry.ess import finite_log_volumes
 from gendebias.geometry.volume import log_volume
 from gendebias.geometry.weights import tilted
 
@@ -68,7 +69,6 @@ class TemperedTarget:
     should_stop: Callable[[], str | None] | None = None
     evaluations: int = 0
     class_probabilities: Callable[[Tensor], Tensor] | None = None
-    gaussian_prior: bool = field(init=False)
 
     def __post_init__(self) -> None:
         for attribute in ("sample_latents", "log_prior", "prior"):
@@ -87,7 +87,6 @@ class TemperedTarget:
                     f"{getattr(self.generator, 'name', 'this generator')} has none (add classifier = ... to its "
                     "spec, or pass class_probabilities)", field="target")
             self.class_probabilities = self.generator.class_probabilities
-        self.gaussian_prior = prior == "normal" and self.target != "uniform"
 
     def affordable(self, count: int) -> str | None:
         """None if ``count`` more evaluations fit the budget, else the reason to stop."""
@@ -210,7 +209,7 @@ def fitted_reference(latents: Tensor) -> Reference:
     return Reference(mean, factor)
 
 
-def initial_step(target: TemperedTarget, latents: Tensor) -> float:
+def initial_step(latents: Tensor) -> float:
     """``min(0.5, 2.38 / sqrt(d))``: the pCN step whose random-walk limit is the classical optimal scaling."""
     return min(0.5, 2.38 / math.sqrt(latents[0].numel()))
 
@@ -283,18 +282,12 @@ def adapted_step(step: float, acceptance: float) -> float:
 def correlation_with_start(start: Particles, now: Particles) -> float:
     """How much the particles still remember where a run of moves started: the mean, over the latent coordinates
     and the log-volume, of the correlation across particles between the start and now (0 when they forgot)."""
-    before = torch.cat([start.latents.flatten(1).to(torch.float64).cpu(), _finite(start.log_volumes)[:, None]], 1)
-    after = torch.cat([now.latents.flatten(1).to(torch.float64).cpu(), _finite(now.log_volumes)[:, None]], 1)
+    before = torch.cat([start.latents.flatten(1).to(torch.float64).cpu(),
+                        finite_log_volumes(start.log_volumes)[:, None]], 1)
+    after = torch.cat([now.latents.flatten(1).to(torch.float64).cpu(), finite_log_volumes(now.log_volumes)[:, None]], 1)
     before, after = before - before.mean(0), after - after.mean(0)
     scale = (before.norm(dim=0) * after.norm(dim=0))
     usable = scale > 0
     if not bool(usable.any()):
         return 0.0
     return float(((before * after).sum(0)[usable] / scale[usable]).mean())
-
-
-def _finite(values: Tensor) -> Tensor:
-    values = values.to(torch.float64).cpu()
-    finite = torch.isfinite(values)
-    fill = values[finite].min() if bool(finite.any()) else torch.tensor(0.0, dtype=torch.float64)
-    return torch.where(finite, values, fill)

@@ -55,7 +55,7 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
     seed = int(torch.randint(0, 2**62, (1,), generator=random))
     latents = target.generator.sample_latents(chains, seed=seed)
     state = Particles(latents, target.log_volumes(latents), target.log_base(latents))
-    step, stopped = initial_step(target, latents), "done"
+    step, stopped = initial_step(latents), "done"
     halves = torch.arange(chains) % 2 == 0
     warmup: list[float] = []
     for _ in range(settings.burn_in):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeAlias
 
 import torch
@@ -316,7 +316,7 @@ def _with_warnings(result: SampleResult, n: int, notes: list[str] | None = None)
                         f"correlated (sampler='auto' or 'smc' avoid this)")
     if count and result.distinct < 0.9 * count:
         warnings.append(f"only {result.distinct} distinct latents of {count}")
-    return SampleResult(**{**result.__dict__, "warnings": tuple(warnings)})
+    return replace(result, warnings=tuple(warnings))
 
 
 def _distinct(latents: Tensor) -> int:

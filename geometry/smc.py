@@ -100,7 +100,7 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
     particles = population.latents.shape[0]
     if target.rho < 0 and bool(torch.isneginf(population.log_volumes).any()):
         raise DegenerateWeightsError("rho < 0 gives infinite weight to rank-deficient latents (log_volume -inf)")
-    trace, beta, step = SMCTrace(particles=particles), 0.0, initial_step(target, population.latents)
+    trace, beta, step = SMCTrace(particles=particles), 0.0, initial_step(population.latents)
     lineage: list[Tensor] = []
     while beta < 1.0:
         # resample only with room for the moves that make the population diverse again (as many sweeps as the
@@ -131,7 +131,7 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
     reaches the wanted share of the particles (or the budget stops them). Each half of the families moves around a
     Gaussian fitted to the other half (:func:`ensemble_sweep`)."""
     halves = family_halves(ancestors[0], random)
-    start, correlation = population, 1.0
+    start = population
     rates: list[float] = []
     count = population.latents.shape[0]
     wanted = (settings.diversity if beta >= 1.0 else settings.step_diversity) * count
@@ -146,7 +146,6 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         population, accepted = ensemble_sweep(target, population, beta, step, halves, random)
         rates.append(float(accepted.double().mean()))
         step = adapted_step(step, rates[-1])
-        correlation = correlation_with_start(start, population)
         diversity = population_ess(population, ancestors)
     trace.diversity.append(diversity)
     if len(rates) == settings.max_moves and diversity < 0.5 * count:  # not merely short of the wanted share
@@ -154,7 +153,7 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
     trace.moves.append(len(rates))
     trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)
     trace.step_sizes.append(step)
-    trace.correlation.append(correlation)
+    trace.correlation.append(correlation_with_start(start, population) if rates else 1.0)
     return population, step
 
 

@@ -24,6 +24,7 @@ from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator, load_generator, resolve_device
 from gendebias.generators.spec import sha256_of
 from gendebias.geometry import effective_sample_size, log_volume, resample
+from gendebias.geometry.sampling import POOL_ESS_PER_DRAW
 from gendebias.geometry.weights import tilted
 from gendebias.jobs.engines import map_shards
 from gendebias.jobs.latent_files import open_latents, shard_count
@@ -105,14 +106,15 @@ PILOT = 2048
 
 def _choose(generator: Generator, proposals: int, n: int, rho: float, seed: int,
             top_k: int | None) -> tuple[str, str]:
-    """Auto: ``sir`` when a pilot of prior latents predicts a pool ESS of at least ``4 n`` for the whole pool,
-    else ``smc`` (independent populations per shard). Seeded, so a resumed job makes the same choice."""
+    """Auto: ``sir`` when a pilot of prior latents predicts a pool ESS of at least ``POOL_ESS_PER_DRAW * n`` for the
+    whole pool (the library's auto rule), else ``smc`` (independent populations per shard). Seeded, so a resumed job
+    makes the same choice."""
     size = min(PILOT, proposals)
     latents = generator.sample_latents(size, seed=shard_seed(seed, 0, 7))
     weights = tilted(log_volume(generator, latents, top_k=top_k).cpu().double(), rho)
     share = effective_sample_size(weights) / size
     predicted = share * proposals
-    sampler = "sir" if predicted >= 4 * n else "smc"
+    sampler = "sir" if predicted >= POOL_ESS_PER_DRAW * n else "smc"
     return sampler, (f"{sampler}: a pilot of {size} prior latents had weight ESS {share:.1%}, so the pool of "
                      f"{proposals} is predicted to have ESS {predicted:.0f} for n = {n}")
 
