@@ -11,6 +11,10 @@ draw / variance of the sampler's mean``, for a set of test statistics: the laten
   is estimated from the sums of deviations within each family (the Chan & Lai estimator, Ann. Statist. 2013, with
   families taken a fixed number of resampling steps back as in Olsson & Douc, Bernoulli 2019, since the moves in
   between erase older correlation); the largest variance over the lags tried is kept.
+* :func:`island_ess` — SMC run as independent islands: the spread of the islands' means estimates the variance of
+  the population mean directly, and sees what no genealogy can: a population whose every family drifted the same
+  way because its moves did not mix (the island particle model of Vergé, Dubarry, Del Moral & Moulines,
+  Statistics and Computing 2015).
 * :func:`multichain_ess` — MCMC: the multi-chain autocorrelation estimate with Geyer's initial positive sequence
   (Vehtari, Gelman, Simpson, Carpenter & Bürkner, Bayesian Analysis 2021, without the rank normalisation).
 """
@@ -80,6 +84,34 @@ def genealogy_ess(values: Tensor, ancestors: list[Tensor]) -> float:
         design_effect = (sums[:, usable] ** 2).sum(0) / count / spread[usable]
         worst = max(worst, float(design_effect.mean()))
     return count / worst
+
+
+def island_ess(values: Tensor, islands: Tensor) -> float:
+    """ESS of an equally weighted population made of independent islands (sub-populations that never exchange
+    particles), from the spread of the islands' means.
+
+    Args:
+        values: ``(N, F)`` test statistics (:func:`statistics`).
+        islands: ``(N,)`` int64 island of each particle; fewer than 2 islands give ``N``.
+
+    Returns ``N / mean_f (Var_hat(mean_f) / (s_f^2 / N))``, capped at ``N``, with ``Var_hat(mean_f) =
+    sum_k w_k^2 (m_kf - m_f)^2 K / (K - 1)`` over the ``K`` islands of shares ``w_k`` and means ``m_kf``.
+    """
+    count = values.shape[0]
+    labels = torch.unique(islands.cpu(), return_inverse=True)[1]
+    groups = int(labels.max()) + 1 if count else 0
+    if count < 2 or groups < 2:
+        return float(count)
+    centred = values - values.mean(0)
+    spread = (centred**2).sum(0) / (count - 1)
+    usable = spread > 0
+    if not bool(usable.any()):
+        return float(count)
+    sums = torch.zeros(groups, values.shape[1], dtype=torch.float64).index_add_(0, labels, centred)
+    # (share_k * (island mean_k - overall mean))^2 = (sum of deviations in k / N)^2
+    variance = (sums[:, usable] / count).pow(2).sum(0) * groups / (groups - 1)
+    design_effect = variance / (spread[usable] / count)
+    return min(float(count), count / float(design_effect.mean()))
 
 
 def multichain_ess(traces: Tensor) -> float:

@@ -285,7 +285,7 @@ def _smc(goal: TemperedTarget, n: int, settings: SMCSettings, seed: int, random:
     if particles > n:  # a random subset: systematic resampling leaves families next to each other
         keep = torch.randperm(particles, generator=random)[:n]
     latents = population.latents if keep is None else population.latents[keep.to(population.latents.device)]
-    ess = population_ess(population, ancestors, keep)
+    ess = population_ess(population, ancestors, keep, islands=trace.islands)
     return SampleResult(latents, None, ess, _distinct(latents), goal.evaluations, "smc", seed, choice, trace.beta,
                         trace.stopped, trace)
 
