@@ -67,19 +67,29 @@ def test_default_sampler_is_unbiased_diverse_and_honest_on_the_64_dimensional_hi
     assert all(r.distinct >= 0.9 * 200 and not r.warnings for r in results)
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 2026-11-29: bias 5.9 SE, measured ESS 3 of 200, reported 48; the "
-                                       "gpCN moves cannot restore diversity at a 20-nat spread in 256 dimensions "
-                                       "(the result warns that the moves ran out)")
-def test_default_sampler_holds_at_real_gan_spreads_in_256_dimensions():
+@pytest.fixture(scope="module")
+def hinge_256_replicates():
     hinge = Hinge(256, 2.5)  # log-volume std 20 nats
     generator = Generator(hinge, latent_shape=(256,), dtype=torch.float64)
-    bias, error, measured, reported, _, results = replicates(generator, hinge, 8)
-    assert all(any("could not make the population diverse" in w for w in r.warnings) or not r.trace.stuck
-               for r in results)
+    return replicates(generator, hinge, 8)
+
+
+@pytest.mark.slow
+def test_default_sampler_says_how_little_it_got_at_real_gan_spreads_in_256_dimensions(hinge_256_replicates):
+    _, _, measured, reported, _, results = hinge_256_replicates
+    assert 0.5 < reported / measured < 2.0
+    assert all(r.trace.islands == 4 for r in results)
+    assert all(any("effective sample size" in w for w in r.warnings) for r in results if r.ess < 100)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 2026-11-29: bias 5.4 SE, measured ESS 27 of 200 (reported 35, "
+                                       "honest within 1.3x); the gpCN moves cannot restore diversity at a 20-nat "
+                                       "spread in 256 dimensions (the result warns that the moves ran out)")
+def test_default_sampler_holds_at_real_gan_spreads_in_256_dimensions(hinge_256_replicates):
+    bias, error, measured, _, _, _ = hinge_256_replicates
     assert abs(bias) < 3 * error
     assert measured >= 0.5 * 200
-    assert 0.5 < reported / measured < 2.0
 
 
 def test_sir_reports_the_ess_of_its_draws_from_the_pool_weights():
