@@ -83,8 +83,8 @@ def draw(client: Client, generator_id: str, n: int, seed: int) -> dict[str, tupl
         started = time.perf_counter()
         result = client.resample(generator_id, n, rho=rho, seed=seed, return_outputs=True, **options)
         results[method] = (rho, result)
-        print(f"               {method:<17} {time.perf_counter() - started:5.1f} s, {result.sampler}: "
-              f"{result.choice[:110]}")
+        print(f"               {method:<17} {time.perf_counter() - started:5.1f} s, {result.evaluations:,} log-volume "
+              f"evaluations, {result.sampler}: {result.choice[:90]}")
     return results
 
 

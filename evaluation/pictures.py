@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
-from gendebias.evaluation._figure import new_figure, save
+from gendebias.evaluation._figure import DPI, new_figure, save
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ def before_after(panels: list[Panel], path: str | Path, *, classes: list[str] | 
     every panel's class shares. Returns the path."""
     if not panels:
         raise InvalidArgumentError("before_after needs at least one panel")
-    figure = new_figure(4.2 * (len(panels) + 1.4), 4.8)
+    shown = grid_image(panels[0].images[:count], columns)
+    side = max(4.2, 1.15 * max(shown.shape[:2]) / DPI)  # large images (64 x 64 faces) get a pixel per pixel
+    figure = new_figure(side * (len(panels) + 1.4), side + 0.6)
     axes = figure.subplots(1, len(panels) + 1, gridspec_kw={"width_ratios": [1] * len(panels) + [1.4]})
     for axis, panel in zip(axes, panels, strict=False):
         axis.imshow(grid_image(panel.images[:count], columns), cmap="gray", vmin=0, vmax=1, aspect="equal",

@@ -41,12 +41,17 @@ def test_grid_keeps_each_images_aspect_ratio_and_separates_tiles():
     assert grid[8, 0] == 1.0 and grid[0, 4] == 1.0 and grid[0, 0] == 0.5
 
 
-def test_rgb_faces_keep_their_64_by_64_shape_and_colours():
+def test_rgb_faces_keep_their_64_by_64_shape_and_colours(tmp_path):
     images = -torch.ones(16, 3, 64, 64)
     images[:, 0] = 1.0  # pure red
     grid = grid_image(images, columns=8)
     assert grid.shape == (2 * 65 - 1, 8 * 65 - 1, 3)
     assert tuple(grid[10, 10]) == (1.0, 0.0, 0.0) and tuple(grid[64, 10]) == (1.0, 1.0, 1.0)
+    panels = [Panel(panel_title("naive", rho=0.0, ess=64, distinct=64, count=64), images.repeat(4, 1, 1, 1),
+                    torch.tensor([3.0, 1.0]))]
+    side = 1.15 * 519 / DPI
+    image = read_png(before_after(panels, tmp_path / "faces.png", count=64), (2.4 * side, side + 0.6))
+    assert image.shape[1] > 2 * 519, "a 64 x 64 face grid is drawn at least a pixel per pixel"
 
 
 def test_before_after_writes_a_labelled_png_with_method_rho_ess_and_distinct_in_each_title(tmp_path):
