@@ -91,22 +91,20 @@ def draw(client: Client, generator_id: str, n: int, seed: int) -> dict[str, tupl
 def report(results: dict[str, tuple[float, Resampled]], conv_net: torch.nn.Module, held_out: Labeller | None,
            n: int) -> list[Panel]:
     """Print the metrics table and return one titled panel per method."""
-    print(f"3. what changed {'method':<17} {'ESS':>6} {'distinct':>8}   class KL to uniform (nats): conv net"
-          + (", held-out logistic regression" if held_out else ""))
+    print(f"3. what changed {'method':<17} {'ESS':>6} {'distinct':>8}   class KL to uniform (nats): noise floor "
+          "(K - 1) / (2 ESS), conv net" + (", held-out logistic regression" if held_out else ""))
     panels = []
     for method, (rho, result) in results.items():
         images = torch.from_numpy(result.outputs)
         histogram = class_histogram(images, conv_net)
         kl = kl_to_uniform(histogram)
-        line = f"{kl:.3f}"
+        line = f"{9 / (2 * result.ess):.3f}, {kl:.3f}"
         if held_out is not None:
             line += f", {kl_to_uniform(torch.bincount(held_out(images), minlength=10)):.3f}"
         print(f"               {method:<17} {result.ess:6.0f} {result.distinct:8,}   {line}")
         title = panel_title(method, rho=rho, ess=result.ess, distinct=result.distinct, count=n,
                             details=f"class KL {kl:.3f}")
         panels.append(Panel(title, images, histogram))
-    print(f"               noise floor of the class KL for {n:,} independent draws: (K - 1) / (2 n) = "
-          f"{9 / (2 * n):.4f} nats")
     return panels
 
 
