@@ -19,7 +19,8 @@ frozen_noise = false                      # report that noise inputs are fixed .
 call_kwargs = { noise_mode = "const" }    # ... and how (passed on every call)
 dtype = "float32"                         # or "float64"
 classifier = "mypkg.nets:make_classifier" # optional: a callable returning outputs -> (N, C) class probabilities,
-                                          # or a built-in name ("digits": the zoo's digit classifier)
+                                          # or a built-in name ("digits": the zoo's conv-net digit classifier;
+                                          # "digits-ensemble": the mean of it and the zoo's MLP classifier)
 description = "..."
 ```
 
@@ -54,7 +55,8 @@ SOURCES = ("torch", "torchscript", "diffusers")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 KEYS = frozenset("""source factory weights sha256 weights_key package kwargs path latent_shape prior kind classes
                     frozen_noise call_kwargs dtype classifier description""".split())
-BUILTIN_CLASSIFIERS = {"digits": "gendebias.generators.zoo.models:digits_class_probabilities"}
+BUILTIN_CLASSIFIERS = {"digits": "gendebias.generators.zoo.models:digits_class_probabilities",
+                       "digits-ensemble": "gendebias.generators.zoo.models:digits_ensemble_class_probabilities"}
 """Built-in names a spec's ``classifier`` may use instead of ``package.module:callable``."""
 
 

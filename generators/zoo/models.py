@@ -1,14 +1,16 @@
 """The digits zoo's networks and their committed weights.
 
 Shipped (weights in ``weights/``): ``DigitsGAN`` and ``DigitsDecoder`` map latents ``(N, latent_dim)`` to images
-``(N, 1, 8, 8)`` in roughly ``[-1, 1]``; ``DigitsClassifier`` maps images to ``(N, 10)`` logits. Both generators are
+``(N, 1, 8, 8)`` in roughly ``[-1, 1]``; ``DigitsClassifier`` (a conv net) and ``DigitsMLPClassifier`` (an MLP on
+raw pixels) map images to ``(N, 10)`` logits, and :func:`digits_ensemble_class_probabilities` averages their softmax
+probabilities (the classifier the digits generators carry for target ``balanced``). Both generators are
 continuous piecewise affine in eval mode (linear / transposed-conv / conv layers, eval-mode batch norm, ReLU or
 LeakyReLU, reshapes; linear output with no tanh), so their Jacobian is constant on each tile
 (``docs/design.md#tiles-and-tile-codes``).
 Training-only (weights not shipped): ``DigitsEncoder`` (the VAE's encoder) and ``DigitsDiscriminator``.
 
-``load_pretrained("gan" | "vae" | "classifier")`` checks the file against ``weights/SHA256SUMS`` and returns the
-model in eval mode.
+``load_pretrained("gan" | "vae" | "classifier" | "mlp-classifier")`` checks the file against
+``weights/SHA256SUMS`` and returns the model in eval mode.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from gendebias.generators.spec import load_weights, sha256_of
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 """Folder of the committed weights, sample grids and ``SHA256SUMS``."""
 
-Pretrained = Literal["gan", "vae", "classifier"]
+Pretrained = Literal["gan", "vae", "classifier", "mlp-classifier"]
 WEIGHTS_FILES: dict[str, str] = {
     "gan": "digits-gan.safetensors",
     "vae": "digits-vae.safetensors",
     "classifier": "digits-classifier.safetensors",
+    "mlp-classifier": "digits-mlp-classifier.safetensors",
 }
 """File name of each shipped model in ``WEIGHTS_DIR`` (the VAE file holds the decoder only)."""
 
@@ -153,6 +156,39 @@ class DigitsClassifier(nn.Module):
         return self.net(images)
 
 
+class DigitsMLPClassifier(nn.Module):
+    """Digit classifier ``(N, 1, 8, 8) -> (N, 10)`` logits on raw pixels: ``Flatten -> Linear(64, 256) -> ReLU ->
+    Linear(256, 10)``. Trained differently from :class:`DigitsClassifier` (no convolutions, no shift augmentation), so
+    that the two err differently on ambiguous images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """``(N, 1, 8, 8) -> (N, 10)``."""
+        return self.net(images)
+
+
+class MeanProbabilities(nn.Module):
+    """An ensemble's class probabilities: ``(N, ...) -> (N, C)``, the mean of its members' softmax outputs.
+
+    Averaging classifiers with different inductive biases is the deep-ensemble recipe of Lakshminarayanan, Pritzel
+    and Blundell, "Simple and Scalable Predictive Uncertainty Estimation using Deep Ensembles", NeurIPS 2017: on
+    inputs away from the training data (blurry, ambiguous generated digits) a single network is confidently wrong
+    in its own way, while the members' average spreads the probability where they disagree.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise InvalidArgumentError("an ensemble needs at least one member classifier")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return torch.stack([torch.softmax(member(images), dim=1) for member in self.members]).mean(dim=0)
+
+
 class Probabilities(nn.Module):
     """A classifier's softmax: ``(N, ...) -> (N, C)`` probabilities from a module returning logits."""
 
@@ -170,6 +206,14 @@ def digits_class_probabilities() -> nn.Module:
     return Probabilities(load_pretrained("classifier")).eval()
 
 
+def digits_ensemble_class_probabilities() -> nn.Module:
+    """The mean of the shipped conv-net and MLP digit classifiers' probabilities, ``(N, 1, 8, 8)`` images ->
+    ``(N, 10)``, in eval mode: the built-in ``classifier = "digits-ensemble"`` that ``digits-gan`` and ``digits-vae``
+    carry. Balancing its classes also balances those of a classifier outside the ensemble far better than balancing
+    either member's (``docs/evaluation.md#balanced-target-on-digits-gan``)."""
+    return MeanProbabilities([load_pretrained("classifier"), load_pretrained("mlp-classifier")]).eval()
+
+
 def read_checksums(weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:
     """``{file name: sha256}`` from ``weights_dir / "SHA256SUMS"`` (``sha256sum`` format: ``<hex>  <name>``)."""
     path = weights_dir / "SHA256SUMS"
@@ -184,8 +228,8 @@ def read_checksums(weights_dir: Path = WEIGHTS_DIR) -> dict[str, str]:
 
 
 def load_pretrained(name: Pretrained, *, weights_dir: Path = WEIGHTS_DIR) -> nn.Module:
-    """The shipped model ``name`` (``"gan"``, ``"vae"`` decoder or ``"classifier"``) in eval mode, on the CPU,
-    float32, after checking its file against ``SHA256SUMS``."""
+    """The shipped model ``name`` (``"gan"``, ``"vae"`` decoder, ``"classifier"`` or ``"mlp-classifier"``) in eval
+    mode, on the CPU, float32, after checking its file against ``SHA256SUMS``."""
     if name not in WEIGHTS_FILES:
         raise InvalidArgumentError(f"name must be one of {get_args(Pretrained)}, got {name!r}")
     from safetensors import safe_open
@@ -204,6 +248,8 @@ def load_pretrained(name: Pretrained, *, weights_dir: Path = WEIGHTS_DIR) -> nn.
         model = DigitsGAN(latent_dim=int(config.get("latent_dim", 16)))
     elif name == "vae":
         model = DigitsDecoder(latent_dim=int(config.get("latent_dim", 8)))
+    elif name == "mlp-classifier":
+        model = DigitsMLPClassifier()
     else:
         model = DigitsClassifier()
     load_weights(model, path, owner=f"zoo model {name!r}")

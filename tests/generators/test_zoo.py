@@ -18,6 +18,7 @@ from gendebias.generators.zoo.models import (
     DigitsClassifier,
     DigitsDecoder,
     DigitsGAN,
+    DigitsMLPClassifier,
     load_pretrained,
     read_checksums,
     sha256_of,
@@ -25,7 +26,8 @@ from gendebias.generators.zoo.models import (
 
 safetensors_torch = pytest.importorskip("safetensors.torch", reason="the zoo's weights are safetensors files")
 
-MODELS = {"gan": (DigitsGAN, 16), "vae": (DigitsDecoder, 8), "classifier": (DigitsClassifier, None)}
+MODELS = {"gan": (DigitsGAN, 16), "vae": (DigitsDecoder, 8), "classifier": (DigitsClassifier, None),
+          "mlp-classifier": (DigitsMLPClassifier, None)}
 PIECEWISE_AFFINE = (nn.Sequential, nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm1d, nn.BatchNorm2d,
                     nn.ReLU, nn.LeakyReLU, nn.Unflatten, nn.Flatten)
 
@@ -81,12 +83,13 @@ def test_generators_are_built_from_piecewise_affine_layers_only(cls):
     assert odd == []
 
 
-def test_classifier_scores_at_least_95_percent_on_the_test_split():
+@pytest.mark.parametrize("name", ["classifier", "mlp-classifier"])
+def test_classifier_scores_at_least_95_percent_on_the_test_split(name):
     pytest.importorskip("sklearn", reason="the digits data ship with scikit-learn")
     from gendebias.generators.zoo.data import digits
 
     images, labels = digits(split="test")
-    classifier = load_pretrained("classifier")
+    classifier = load_pretrained(name)
     with torch.no_grad():
         accuracy = (classifier(images).argmax(dim=1) == labels).double().mean().item()
     assert accuracy >= 0.95
