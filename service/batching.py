@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,12 +135,13 @@ class BatchingEngine:
         first jobs do not fit; later jobs wait for room. Cancelling the call drops its queued jobs.
         """
         loop = asyncio.get_running_loop()
-        pieces = latents.split(self.max_batch)
-        if not admitted:
-            self.admit(min(ADMISSION, len(pieces)))
+        count = latents.shape[0]
+        if not admitted:  # before any piece exists: a million views of one latent cost gigabytes of tensor headers
+            self.admit(min(ADMISSION, math.ceil(count / self.max_batch)))
         jobs: list[_Job] = []
         try:
-            for piece in pieces:
+            for start in range(0, max(count, 1), self.max_batch):  # no latents: one empty job, as before
+                piece = latents[start:start + self.max_batch]
                 if len(jobs) >= WINDOW:
                     await asyncio.wait({jobs[-WINDOW].future})
                 job = _Job(generator_id, generator, piece, options, loop.create_future())
