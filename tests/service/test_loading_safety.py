@@ -93,5 +93,5 @@ def test_a_generator_id_that_names_code_or_a_file_is_not_found_and_loads_nothing
     # the traps were armed: loading the spec as a library user would imports the module, unpickling writes a file
     assert load_generator(traps / "spec.toml").latent_shape == (2,)
     assert (traps / "imported").exists()
-    pickle.loads((traps / "payload.pkl").read_bytes()).close()  # noqa: S301 - the test's own payload
+    pickle.loads((traps / "payload.pkl").read_bytes()).close()  # the test's own payload
     assert (traps / "unpickled").exists()
