@@ -62,8 +62,9 @@ def rate(stub, generator_id, latents, calls, clients):
 
 @pytest.fixture
 def frozen_heap():
-    """Move the objects earlier tests left in this process out of the collector's way: in the full suite a
-    collection of that heap stalled every thread for about a second in the middle of the measured burst."""
+    """Move the objects earlier tests left in this process out of the collector's way. In the full suite (and only
+    there) every refusal of the burst once took about 1.0 s; a collection of that large heap, which stops every
+    thread, is the likely cause: a server process does not carry it."""
     gc.collect()
     gc.freeze()
     yield
