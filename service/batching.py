@@ -6,7 +6,7 @@ then keeps taking jobs with the same key (generator, class, options) for up to `
 ``max_batch`` latents, and runs the merged batch on the device in a worker thread: one ``log_volume_estimate``
 call (chunked by the geometry's memory budget), and singular values and tile codes when asked. A job whose
 caller went away (deadline, cancel) is dropped before it runs. Results are per latent, so merging only changes
-float round-off.
+float round-off; a merged batch that fails runs again job by job, so a failure reaches only the calls it belongs to.
 
 Fairness: one call keeps at most ``WINDOW`` jobs in the queue, so a million-latent pool takes turns with a
 two-latent request instead of making it wait for the whole pool. Samplers (SIR, SMC, MCMC) run on their own threads
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,12 +135,13 @@ class BatchingEngine:
         first jobs do not fit; later jobs wait for room. Cancelling the call drops its queued jobs.
         """
         loop = asyncio.get_running_loop()
-        pieces = latents.split(self.max_batch)
-        if not admitted:
-            self.admit(min(ADMISSION, len(pieces)))
+        count = latents.shape[0]
+        if not admitted:  # before any piece exists: a million views of one latent cost gigabytes of tensor headers
+            self.admit(min(ADMISSION, math.ceil(count / self.max_batch)))
         jobs: list[_Job] = []
         try:
-            for piece in pieces:
+            for start in range(0, max(count, 1), self.max_batch):  # no latents: one empty job, as before
+                piece = latents[start:start + self.max_batch]
                 if len(jobs) >= WINDOW:
                     await asyncio.wait({jobs[-WINDOW].future})
                 job = _Job(generator_id, generator, piece, options, loop.create_future())
@@ -158,26 +160,35 @@ class BatchingEngine:
                        results[0].method, results[0].precision, results[0].products)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
             batch = [job for job in batch if not job.future.done()]
             self.metrics.queue_depth.set(self._queue.qsize())
-            if not batch:
-                continue
-            try:
-                results = await loop.run_in_executor(self._executor, _compute, batch)
-            except Exception as error:  # handed to every caller of the batch
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(error)
-                continue
-            self.metrics.batch_size.observe(sum(job.latents.shape[0] for job in batch))
-            self.metrics.batch_jobs.observe(len(batch))
-            self.metrics.latents.labels(batch[0].generator_id).inc(sum(job.latents.shape[0] for job in batch))
-            for job, result in zip(batch, results, strict=True):
+            if batch:
+                await self._settle(batch)
+
+    async def _settle(self, batch: list[_Job]) -> None:
+        """Compute ``batch`` and answer its jobs. When a batch of several jobs fails (a generator that raises, NaN,
+        out of memory on some latents), each job runs again alone, so the error reaches only the calls whose
+        latents cause it."""
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor, _compute, batch)
+        except Exception as error:
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(error)
+                return
+            for job in batch:
                 if not job.future.done():
-                    job.future.set_result(result)
+                    await self._settle([job])
+            return
+        self.metrics.batch_size.observe(sum(job.latents.shape[0] for job in batch))
+        self.metrics.batch_jobs.observe(len(batch))
+        self.metrics.latents.labels(batch[0].generator_id).inc(sum(job.latents.shape[0] for job in batch))
+        for job, result in zip(batch, results, strict=True):
+            if not job.future.done():
+                job.future.set_result(result)
 
     async def _collect(self) -> list[_Job]:
         """One job, then the jobs with the same key already queued or arriving within ``max_delay``, up to

@@ -2,7 +2,8 @@
 
 Every setting is listed in ``docs/service.md#configuration``.
 
-The TOML file holds a ``[server]`` table with the field names below (``registry`` relative to the file). The result
+The TOML file holds a ``[server]`` table with the field names below (the file paths ``registry``, ``token_file``,
+``tls_cert`` and ``tls_key`` relative to the file). The result
 is a frozen :class:`ServiceConfig` passed down to every part of the server; nothing else reads the environment.
 """
 
@@ -20,6 +21,7 @@ from gendebias.errors import InvalidArgumentError
 
 ENV_PREFIX = "GENDEBIAS_"
 TOKEN_SOURCES = {"token", "token_file"}
+PATHS = ("registry", "token_file", "tls_cert", "tls_key")  # a relative path in a config file is relative to it
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise InvalidArgumentError(f"cannot read server config {path}: {error}") from None
     table = dict(data.get("server", {}))
-    for name in ("registry", "token_file"):
+    for name in PATHS:
         if name in table:
             table[name] = str((path.parent / table[name]).resolve())
     return table

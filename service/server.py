@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator, load_registry, resolve_device
 from gendebias.service.auth import BearerTokenInterceptor
 from gendebias.service.batching import BatchingEngine
@@ -91,11 +92,19 @@ async def create_server(address: str, config: ServiceConfig) -> tuple[grpc.aio.S
 
 
 def _bind(server: grpc.aio.Server, address: str, config: ServiceConfig) -> int:
+    """Listen on ``address``: TLS only when ``tls_cert`` and ``tls_key`` are set (the port then refuses plaintext)."""
     if config.tls_cert and config.tls_key:
-        credentials = grpc.ssl_server_credentials([(Path(config.tls_key).read_bytes(),
-                                                    Path(config.tls_cert).read_bytes())])
+        credentials = grpc.ssl_server_credentials([(_pem(config.tls_key, "tls_key"),
+                                                    _pem(config.tls_cert, "tls_cert"))])
         return server.add_secure_port(address, credentials)
     return server.add_insecure_port(address)
+
+
+def _pem(path: str, setting: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise InvalidArgumentError(f"cannot read {setting} {path}: {type(error).__name__}") from None
 
 
 def serve(config: ServiceConfig) -> None:

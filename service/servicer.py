@@ -198,6 +198,7 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
     @_observed
     async def ComputeLogVolumes(self, requests: AsyncIterator[pb.ComputeLogVolumesRequest],
                                 context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ComputeLogVolumesResponse]:
+        self.engine.admit()  # before reading: a stream the queue cannot take is refused before it is buffered
         first: pb.ComputeLogVolumesRequest | None = None
         offset = 0
         async for request in requests:
@@ -216,6 +217,7 @@ class DebiasServicer(pb_grpc.DebiasServiceServicer):
     @_observed
     async def Reweight(self, requests: AsyncIterator[pb.ReweightRequest],
                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.ReweightResponse]:
+        self.engine.admit()  # before reading: a stream the queue cannot take is refused before it is buffered
         first: pb.ReweightRequest | None = None
         proposals: list[Tensor] = []
         chunks: list[Tensor] = []

@@ -24,11 +24,13 @@ def running_server_state(config: ServiceConfig | None = None,
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="gendebias-test-server", daemon=True)
     thread.start()
-    running = asyncio.run_coroutine_threadsafe(start_server("127.0.0.1:0", config, generators), loop).result()
+    running: Running | None = None
     try:
+        running = asyncio.run_coroutine_threadsafe(start_server("127.0.0.1:0", config, generators), loop).result()
         yield f"127.0.0.1:{running.port}", running
-    finally:
-        asyncio.run_coroutine_threadsafe(running.stop(0), loop).result()
+    finally:  # a server that failed to start leaves no loop thread behind either
+        if running is not None:
+            asyncio.run_coroutine_threadsafe(running.stop(0), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()

@@ -1,6 +1,11 @@
-"""A real server on port 0 (built-in zoo), a raw generated stub, and helpers to call it."""
+"""A real server on port 0 (built-in zoo), a raw generated stub, and helpers to call it and to report figures."""
 
 from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -42,3 +47,40 @@ def error_reason(error: grpc.RpcError) -> tuple[str, str]:
     assert status.details[0].Unpack(info)
     assert info.domain == "gendebias"
     return info.reason, info.metadata.get("field", "")
+
+
+def reported(section: str, figures: dict) -> None:
+    """Print ``figures`` and, with ``GENDEBIAS_RELIABILITY_OUT=<file>`` set, merge them into that JSON file under
+    ``section`` (docs/reliability.md is written from it; several modules add their sections to one file)."""
+    print(f"{section}: {json.dumps(figures)}")
+    path = os.environ.get("GENDEBIAS_RELIABILITY_OUT")
+    if not path:
+        return
+    file = Path(path)
+    report = json.loads(file.read_text()) if file.exists() and file.stat().st_size else {}
+    report[section] = figures
+    file.write_text(json.dumps(report, indent=2))
+
+
+def computed(running, generator_id: str) -> float:
+    """Latents whose log-volume the server has computed for ``generator_id`` (its Prometheus counter)."""
+    value = running.servicer.metrics.registry.get_sample_value("gendebias_latents_total",
+                                                               {"generator_id": generator_id})
+    return value or 0.0
+
+
+def settled(value, *, quiet: float = 1.0, seconds: float = 30.0) -> float:
+    """Poll ``value()`` until it has not changed for ``quiet`` seconds (at most ``seconds``); its last value."""
+    last, since, stop = value(), time.monotonic(), time.monotonic() + seconds
+    while time.monotonic() - since < quiet and time.monotonic() < stop:
+        time.sleep(0.05)
+        if value() != last:
+            last, since = value(), time.monotonic()
+    return last
+
+
+def cpu_share(seconds: float = 1.0) -> float:
+    """CPU seconds this process (server and client threads together) spends per wall second over ``seconds``."""
+    started, wall = time.process_time(), time.monotonic()
+    time.sleep(seconds)
+    return (time.process_time() - started) / (time.monotonic() - wall)

@@ -8,10 +8,8 @@ file (docs/reliability.md is written from it); ``pytest -s`` prints the same sum
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import tracemalloc
 from collections import Counter
 
@@ -29,6 +27,8 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import tensor_pb2
 from gendebias.wire import DTYPES, from_tensor
 
+from .conftest import reported
+
 SEEN: dict[str, Counter[str]] = {}
 BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -45,11 +45,8 @@ def seen(test: str, outcome: str) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def summary():
     yield
-    report = {test: dict(sorted(counts.items())) for test, counts in sorted(SEEN.items())}
-    print(json.dumps(report, indent=2))
-    if os.environ.get("GENDEBIAS_RELIABILITY_OUT"):
-        with open(os.environ["GENDEBIAS_RELIABILITY_OUT"], "w") as out:
-            json.dump(report, out, indent=2)
+    for test, counts in sorted(SEEN.items()):
+        reported(test, dict(sorted(counts.items())))
 
 
 sizes = st.one_of(st.integers(0, 8), st.sampled_from([2, 16, 2**31, 2**32 + 1, 2**62, 2**63 - 1]),
