@@ -19,6 +19,7 @@ import typer
 from gendebias.cli.common import reports_errors
 
 FEATURES = ("digits", "pixels", "inception")
+PIXEL_SIDE = 16  # pixels of larger images are resized to this first: FID's covariance is then 768 x 768 for RGB
 
 
 @reports_errors
@@ -34,7 +35,8 @@ def evaluate_command(
                                                  "differences from naive beyond sampling error.")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the first replicate.")] = 0,
     features: Annotated[str | None, typer.Option(
-        help=f"Feature extractor: {', '.join(FEATURES)} (default: digits for the digits, else pixels).")] = None,
+        help=f"Feature extractor: {', '.join(FEATURES)} (default: digits for the digits, else pixels; pixels of "
+             f"images larger than {PIXEL_SIDE} x {PIXEL_SIDE} are resized to that first).")] = None,
     real: Annotated[str | None, typer.Option(
         help="Reference set: digits (scikit-learn's), naive (a large naive sample: NOT real data), none "
              "(default: digits for digits-gan/digits-vae, else none).")] = None,
@@ -59,7 +61,8 @@ def evaluate_command(
         from gendebias.errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"unknown features {feature_name!r}; use one of {list(FEATURES)}")
-    extractor = None if reference_name == "none" else load_extractor(feature_name)
+    extractor = None if reference_name == "none" else load_extractor(feature_name, **_feature_options(
+        feature_name, generator.output_shape))
     say = None if quiet else (lambda line: typer.echo(line, err=True))
     if say:
         say(f"evaluate     {generator_id}: reference {reference_name}, features {feature_name}")
@@ -80,3 +83,10 @@ def evaluate_command(
     typer.echo(markdown(result.table))
     for path in (json_path, markdown_path, *pictures):
         typer.echo(f"wrote        {path}", err=True)
+
+
+def _feature_options(name: str, output_shape: tuple[int, ...]) -> dict[str, tuple[int, int]]:
+    """``size`` for pixel features of images larger than :data:`PIXEL_SIDE` on a side; nothing otherwise."""
+    if name == "pixels" and len(output_shape) == 3 and max(output_shape[1:]) > PIXEL_SIDE:
+        return {"size": (PIXEL_SIDE, PIXEL_SIDE)}
+    return {}

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.evaluation._inputs import check_positive_int, check_seed
-from gendebias.evaluation.methods import DEFAULT_METHODS, Method, draw, parse_methods
+from gendebias.evaluation.methods import DEFAULT_METHODS, Draw, Method, draw, parse_methods
 from gendebias.evaluation.scores import BALANCE, QUALITY, Classifier, Reference, sample_scores
 from gendebias.evaluation.table import Estimate, Row, Table, compared
 from gendebias.generators import Generator
@@ -89,44 +89,86 @@ def evaluate(generator: Generator, methods: Sequence[str | Method] = DEFAULT_MET
         raise InvalidArgumentError(f"method 'balanced' needs a classifier; {generator.name} has none (leave "
                                    "balanced out of the methods)", field="methods")
     volumes = log_volume_function or (lambda latents: log_volume(generator, latents))
+
+    def drawer(method: Method, replicate_seed: int) -> tuple[Draw, Tensor, Tensor | None]:
+        drawn = draw(generator, method, n, seed=replicate_seed, max_evaluations=max_evaluations,
+                     log_volume_function=log_volume_function)
+        with torch.no_grad():
+            outputs = torch.cat([generator(batch) for batch in drawn.latents.split(1024)])
+        return drawn, outputs, volumes(drawn.latents) if log_volumes else None
+
+    setting = Setting(name or generator.name, n, seeds, reference, features, judge,
+                      None if judge is None else classifier_label or _classifier_name(judge), max_evaluations, alpha)
+    return tabulate(chosen, drawer, setting, progress)
+
+
+class Setting(NamedTuple):
+    """What a table records besides its rows (the arguments of :func:`evaluate`)."""
+
+    name: str
+    n: int
+    seeds: tuple[int, ...]
+    reference: Reference | None
+    features: str | None
+    classifier: Classifier | None
+    classifier_label: str | None
+    max_evaluations: int | None
+    alpha: float
+
+
+Drawer = Callable[[Method, int], tuple[Draw, Tensor, Tensor | None]]
+"""``(method, seed) -> (draw, outputs, log-volumes of the drawn latents or None)``."""
+
+
+def tabulate(methods: list[Method], drawer: Drawer, setting: Setting,
+             progress: Callable[[str], None] | None = None) -> Evaluation:
+    """Draw every method at every seed with ``drawer``, score the outputs and build the table (the loop that
+    :func:`evaluate` and :func:`gendebias.evaluation.remote.evaluate_remote` share)."""
     rows, images = [], {}
-    for method in chosen:
+    for method in methods:
         started = time.monotonic()
-        per_seed = []
-        for index, replicate_seed in enumerate(seeds):
-            drawn = draw(generator, method, n, seed=replicate_seed, max_evaluations=max_evaluations,
-                         log_volume_function=log_volume_function)
-            with torch.no_grad():
-                outputs = torch.cat([generator(batch) for batch in drawn.latents.split(1024)])
-            record = {"scores": sample_scores(outputs, reference=reference, classifier=judge), "draw": drawn}
-            if log_volumes:
-                measured = volumes(drawn.latents).to(torch.float64)
-                finite = measured[torch.isfinite(measured)]
-                record["log_volume"] = (float(finite.mean()), float(finite.std()) if finite.numel() > 1 else 0.0)
-            per_seed.append(record)
+        records = []
+        for index, replicate_seed in enumerate(setting.seeds):
+            drawn, outputs, measured = drawer(method, replicate_seed)
+            scores = sample_scores(outputs, reference=setting.reference, classifier=setting.classifier)
+            records.append(Record(drawn, scores, None if measured is None else _spread(measured)))
             if index == 0:
                 images[method.name] = outputs
             if progress is not None:
                 progress(f"{method.name:<16} seed {replicate_seed}: {drawn.sampler}, ESS {drawn.ess:,.1f} of "
                          f"{drawn.latents.shape[0]}, {drawn.evaluations:,} evaluations, "
                          f"{time.monotonic() - started:.1f} s")
-        rows.append(_row(method, n, seeds, per_seed, time.monotonic() - started))
-    table = Table(name or generator.name, tuple(compared(rows, alpha)), n, seeds,
-                  None if reference is None else reference.label, features if reference is not None else None,
-                  None if judge is None else classifier_label or _classifier_name(judge),
-                  max_evaluations, alpha)
+        rows.append(_row(method, setting.n, setting.seeds, records, time.monotonic() - started))
+    reference = setting.reference
+    table = Table(setting.name, tuple(compared(rows, setting.alpha)), setting.n, setting.seeds,
+                  None if reference is None else reference.label, setting.features if reference else None,
+                  setting.classifier_label, setting.max_evaluations, setting.alpha)
     return Evaluation(table, images)
 
 
-def _row(method: Method, n: int, seeds: tuple[int, ...], records: list[dict], seconds: float) -> Row:
+class Record(NamedTuple):
+    """One replicate of one method: the draw, its scores, and (mean, std) of its finite log-volumes or None."""
+
+    drawn: Draw
+    scores: dict[str, float | None]
+    spread: tuple[float, float] | None
+
+
+def _spread(log_volumes: Tensor) -> tuple[float, float]:
+    finite = log_volumes.to(torch.float64)
+    finite = finite[torch.isfinite(finite)]
+    return float(finite.mean()), float(finite.std()) if finite.numel() > 1 else 0.0
+
+
+def _row(method: Method, n: int, seeds: tuple[int, ...], records: list[Record], seconds: float) -> Row:
     """One table row from the replicates' records."""
     def over(values: list[float | None]) -> Estimate | None:
         return None if any(value is None for value in values) else Estimate.of([float(v) for v in values if
                                                                                   v is not None])
 
-    scores = {key: over([record["scores"][key] for record in records]) for key in QUALITY + BALANCE}
-    draws = [record["draw"] for record in records]
-    spreads = [record.get("log_volume") for record in records]
+    scores = {key: over([record.scores[key] for record in records]) for key in QUALITY + BALANCE}
+    draws = [record.drawn for record in records]
+    spreads = [record.spread for record in records]
     warnings = tuple(dict.fromkeys(message for drawn in draws for message in drawn.warnings))
     return Row(
         method=method.name, target=method.target if method.kind == "sample" else "prior",
