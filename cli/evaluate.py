@@ -2,7 +2,7 @@
 
     gendebias evaluate digits-gan --n 200 --replicates 3 --out results/
     gendebias evaluate tests/generators/data/face-dcgan64.toml --methods naive,magnet --n 16 --replicates 1 \\
-        --real naive --max-evaluations 64 --out face/
+        --real naive --reference-size 512 --max-evaluations 64 --out face/
 
 Runs in this process (it needs the ``evaluation`` extra) with :func:`gendebias.evaluation.evaluate`; writes
 ``table.json``, ``table.md`` and the pictures into ``--out``, prints the Markdown table, and reports each draw on
@@ -40,6 +40,7 @@ def evaluate_command(
     real: Annotated[str | None, typer.Option(
         help="Reference set: digits (scikit-learn's), naive (a large naive sample: NOT real data), none "
              "(default: digits for digits-gan/digits-vae, else none).")] = None,
+    reference_size: Annotated[int, typer.Option(help="Prior draws in a naive reference set.")] = 2000,
     max_evaluations: Annotated[int | None, typer.Option(
         help="Log-volume budget of each debiasing draw; SMC stops there and the table shows the beta reached.")] = None,
     out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for table.json, table.md and pictures.")]
@@ -66,7 +67,7 @@ def evaluate_command(
     say = None if quiet else (lambda line: typer.echo(line, err=True))
     if say:
         say(f"evaluate     {generator_id}: reference {reference_name}, features {feature_name}")
-    reference = load_reference(reference_name, generator, extractor)
+    reference = load_reference(reference_name, generator, extractor, size=reference_size)
     has_classifier = generator.classifier is not None
     chosen = [name.strip() for name in methods.split(",") if name.strip()]
     if not has_classifier and "balanced" in chosen:

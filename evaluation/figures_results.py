@@ -45,11 +45,14 @@ def method_samples(panels: list[tuple[str, Tensor]], path: str | Path, *, column
 
 
 PICTURED = ("naive", "truncation:0.5", "magnet", "polarity:-1", "polarity:0.5", "balanced")
-"""Methods shown in a table's pictures, where the table has them."""
+"""Methods shown in a table's sample grids, where the table has them."""
+HISTOGRAMS = ("naive", "truncation:0.5", "magnet", "balanced")
+"""Methods shown in a table's class-histogram figure (fewer: the bars of each share one chart)."""
 
 
 def table_pictures(table: Table, images: dict[str, Tensor], folder: str | Path, *, stem: str = "samples",
-                   classifier: Classifier | None = None, methods: tuple[str, ...] = PICTURED) -> list[Path]:
+                   classifier: Classifier | None = None, methods: tuple[str, ...] = PICTURED,
+                   histograms: tuple[str, ...] = HISTOGRAMS) -> list[Path]:
     """The pictures of a results table: ``{stem}.png``, the first samples of each pictured method; with a
     ``classifier``, ``{stem}-classes.png`` too (:func:`~gendebias.evaluation.pictures.before_after`: grids and the
     class histograms of the first replicate). Returns the paths written."""
@@ -59,13 +62,25 @@ def table_pictures(table: Table, images: dict[str, Tensor], folder: str | Path, 
     paths = [method_samples(panels, folder / f"{stem}.png", columns=4, count=16,
                             suptitle=f"{table.generator}: first 16 samples of seed {table.seeds[0]}")]
     if classifier is not None:
-        labelled = [Panel(title, pictured, torch.bincount(class_probabilities(pictured, classifier).argmax(dim=1),
-                                                          minlength=_classes(pictured, classifier)))
-                    for title, pictured in panels]
+        labelled = [Panel(f"{name}\n{_numbers(table.row(name))}", images[name],
+                          torch.bincount(class_probabilities(images[name], classifier).argmax(dim=1),
+                                         minlength=_classes(images[name], classifier)))
+                    for name in histograms if name in images]
         paths.append(before_after(labelled, folder / f"{stem}-classes.png", count=32,
                                   suptitle=f"{table.generator}: 32 samples and the class shares of seed "
                                            f"{table.seeds[0]} ({table.n} samples each)"))
+    for path in paths:
+        shrink(path)
     return paths
+
+
+def shrink(path: Path, *, colors: int = 64) -> None:
+    """Rewrite a PNG with an adaptive palette of ``colors`` (about a third of the bytes for these figures)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        palette = image.convert("RGB").quantize(colors=colors)
+    palette.save(path, optimize=True)
 
 
 def _numbers(row: Row) -> str:
