@@ -161,7 +161,9 @@ def markdown(table: Table) -> str:
     where it beat naive, where it was worse, and where it made no difference."""
     shown = [key for key in COLUMNS if any(getattr(row, key) is not None for row in table.rows)]
     seeds = ", ".join(str(seed) for seed in table.seeds)
-    lines = [f"**{table.generator}**: n = {table.n:,} per replicate, {len(table.seeds)} replicates (seeds {seeds}); "
+    plural = "s" if len(table.seeds) > 1 else ""
+    lines = [f"**{table.generator}**: n = {table.n:,} per replicate, {len(table.seeds)} replicate{plural} "
+             f"(seed{plural} {seeds}); "
              f"quality against {table.reference or 'no real set (quality columns omitted)'}"
              f"{f', features: {table.features}' if table.features else ''}; class balance "
              f"{f'by {table.classifier}' if table.classifier else 'not measured (no classifier)'}; "
@@ -179,7 +181,7 @@ def markdown(table: Table) -> str:
     lines += [f"- **{row.method}**: {_summary(row)}" for row in table.rows if row.versus_naive]
     warned = [(row.method, message) for row in table.rows for message in row.warnings]
     if warned:
-        lines += ["", "Sampler warnings (first replicate that raised each):", ""]
+        lines += ["", "Sampler warnings (each message once, over all replicates):", ""]
         lines += [f"- {method}: {message}" for method, message in warned]
     lines += [f"\n{note}" for note in table.notes]
     return "\n".join(lines)
