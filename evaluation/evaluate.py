@@ -71,7 +71,8 @@ def evaluate(generator: Generator, methods: Sequence[str | Method] = DEFAULT_MET
             :class:`Method` values; ``naive`` is added first when missing.
         n: latents per method and replicate; seed: the first replicate's seed; replicates: seeds per method.
         reference: real features to score against (quality columns are None without).
-        classifier: images -> class probabilities; ``"generator"`` takes the generator's own (None if it has none).
+        classifier: images -> class probabilities, for the balance columns; ``"generator"`` takes the generator's
+            own (None if it has none). Method ``balanced`` always balances the generator's own classifier.
         classifier_label: what the classifier is, recorded in the table (default: its type's name).
         features: the extractor's name, recorded in the table.
         max_evaluations: log-volume budget of each debiasing draw (:func:`gendebias.geometry.sample`).
@@ -85,9 +86,9 @@ def evaluate(generator: Generator, methods: Sequence[str | Method] = DEFAULT_MET
     judge = generator.classifier if classifier == "generator" else classifier
     if isinstance(judge, str):
         raise InvalidArgumentError(f"classifier must be a callable, None or 'generator', got {judge!r}")
-    if judge is None and any(method.target == "balanced" and method.kind == "sample" for method in chosen):
-        raise InvalidArgumentError(f"method 'balanced' needs a classifier; {generator.name} has none (leave "
-                                   "balanced out of the methods)", field="methods")
+    if generator.classifier is None and any(method.target == "balanced" for method in chosen):
+        raise InvalidArgumentError(f"method 'balanced' balances the classes of the generator's own classifier; "
+                                   f"{generator.name} has none (leave balanced out of the methods)", field="methods")
     volumes = log_volume_function or (lambda latents: log_volume(generator, latents))
 
     def drawer(method: Method, replicate_seed: int) -> tuple[Draw, Tensor, Tensor | None]:

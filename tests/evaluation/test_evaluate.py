@@ -28,5 +28,5 @@ def test_a_generator_without_a_classifier_has_no_balance_columns_and_no_balanced
     assert row.kl is None and row.precision is None
     assert table.row("naive").log_volume_std is not None and table.classifier is None
     assert row.versus_naive == {}  # nothing to compare without a reference or a classifier
-    with pytest.raises(InvalidArgumentError, match="needs a classifier"):
+    with pytest.raises(InvalidArgumentError, match="has none"):
         evaluate(generator, ["naive", "balanced"], n=30)
