@@ -8,7 +8,7 @@ Runs :func:`gendebias.evaluation.evaluate` on three generators and writes one pa
 * the face DCGAN-64 of ``gan_face_generate==1.1.1`` (``tests/generators/data/face-dcgan64.toml``; ``make results``
   installs it with ``--no-deps``): no real set exists here, so quality columns are measured against a large
   **naive** sample (labelled so in the table: they say how far a method moves from naive sampling, not whether its
-  samples are better); ``n = 12``, one replicate, a budget of 24 log-volume evaluations per draw (one exact
+  samples are better); ``n = 8``, one replicate, a budget of 16 log-volume evaluations per draw (one exact
   log-volume costs about a hundred forward passes), and no ``balanced`` row (no classifier).
 
 Every table, seed and sample count is on the page; its last section gives the wall time and CPU time of the run
@@ -66,8 +66,8 @@ of each sampler, the tempered `beta` it reached within its budget (the samples f
 RUNS = (
     Run("digits-gan", "digits-gan", DEFAULT_METHODS, 200, 3, "digits", "digits", 10_000),
     Run("digits-vae", "digits-vae", DEFAULT_METHODS, 200, 3, "digits", "digits", 10_000),
-    Run(FACE_SPEC, "face-dcgan64", tuple(m for m in DEFAULT_METHODS if m != "balanced"), 12, 1, "naive", "pixels",
-        24, reference_size=512, feature_options=(("size", (16, 16)),), note=FACE_NOTE, order=-1),
+    Run(FACE_SPEC, "face-dcgan64", tuple(m for m in DEFAULT_METHODS if m != "balanced"), 8, 1, "naive", "pixels",
+        16, reference_size=512, feature_options=(("size", (16, 16)),), note=FACE_NOTE, order=-1),
 )
 
 INTRO = """# Results: does debiasing help?
