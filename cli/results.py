@@ -61,7 +61,9 @@ measured against a naive reference sample of the same generator (pixels resized 
 method moves away from naive sampling, not whether its samples are better, and nothing here shows that debiasing
 improves the faces. With one replicate nothing is marked. What can be read: the ESS, distinct draws and evaluations
 of each sampler, the tempered `beta` it reached within its budget (the samples follow the prior tilted by
-`vol^(beta rho)`, not the full target, when beta < 1), and the log-volume spread of the drawn latents."""
+`vol^(beta rho)`, not the full target, when beta < 1), and the log-volume spread of the drawn latents. At such
+budgets rows of one seed can coincide: the methods share the seed's pilot, and the one SMC move sweep the budget
+buys can resample the same particles for exponents of one sign."""
 
 RUNS = (
     Run("digits-gan", "digits-gan", DEFAULT_METHODS, 200, 3, "digits", "digits", 10_000),

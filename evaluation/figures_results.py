@@ -60,7 +60,7 @@ def table_pictures(table: Table, images: dict[str, Tensor], folder: str | Path, 
     panels = [(f"{name}\n{_numbers(table.row(name))}", images[name]) for name in shown]
     folder = Path(folder)
     paths = [method_samples(panels, folder / f"{stem}.png", columns=4, count=16,
-                            suptitle=f"{table.generator}: first 16 samples of seed {table.seeds[0]}")]
+                            suptitle=f"{table.generator}: first {min(16, table.n)} samples of seed {table.seeds[0]}")]
     if classifier is not None:
         labelled = [Panel(f"{name}\n{_numbers(table.row(name))}", images[name],
                           torch.bincount(class_probabilities(images[name], classifier).argmax(dim=1),
