@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-.PHONY: install third-party lint test test-slow demo bench proto clean
+.PHONY: install third-party lint test test-slow demo results bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test-slow: install
 
 demo: install
 	$(BIN)/python -m gendebias.cli.demo
+
+# docs/results.md and docs/results/*.png: naive, truncation, MaGNET, Polarity and balanced sampling compared on the
+# digits generators and the face DCGAN (docs/evaluation.md#the-results-table); about 20 minutes on 2 cores.
+results: third-party
+	$(BIN)/python -m gendebias.cli.results
 
 bench: install
 	$(BIN)/python benchmarks/jacobian.py --suite cpu

@@ -5,6 +5,7 @@
     gendebias volumes ramp --latents z.npy --out log_volumes.npy --target localhost:50051
     gendebias reweight digits-gan --latents z.npy --rho 1 --target-density tilted --local
     gendebias resample digits-gan --n 64 --seed 0 --out z.npy --grid samples.png
+    gendebias evaluate digits-gan --n 200 --out results/     # naive vs truncation vs MaGNET vs Polarity vs balanced
 
 Commands are thin: they read files, call a backend (:class:`gendebias.clients.Client` for ``--target``, the
 library in this process for ``--local``), write files and print a summary (``--format text`` or ``json``).
@@ -31,6 +32,7 @@ import gendebias
 from gendebias.cli import files
 from gendebias.cli.batch import batch
 from gendebias.cli.common import print_json, reports_errors
+from gendebias.cli.evaluate import evaluate_command
 from gendebias.cli.progress import SamplerProgress
 from gendebias.clients import SAMPLERS, SCHEMES, TARGETS, Client, GeneratorInfo
 from gendebias.errors import GendebiasError, InvalidArgumentError
@@ -41,6 +43,7 @@ GRID_LIMIT = 256
 app = typer.Typer(name="gendebias", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
                   help="Correct the sampling bias of pretrained generators by the volume change of their Jacobian.")
 app.add_typer(batch)
+app.command(name="evaluate")(evaluate_command)
 
 
 class OutputFormat(StrEnum):

@@ -19,6 +19,7 @@ from gendebias.evaluation.balance import (
     total_variation,
 )
 from gendebias.evaluation.density_coverage import DensityCoverage, density_coverage
+from gendebias.evaluation.evaluate import Evaluation, LogVolumeCache, evaluate
 from gendebias.evaluation.features import (
     EXTRACTORS,
     DigitsFeatures,
@@ -28,22 +29,37 @@ from gendebias.evaluation.features import (
 )
 from gendebias.evaluation.frechet import frechet_distance
 from gendebias.evaluation.kernel_distance import KernelDistance, kernel_inception_distance
+from gendebias.evaluation.methods import DEFAULT_METHODS, Method, parse_method
 from gendebias.evaluation.precision_recall import PrecisionRecall, precision_recall
+from gendebias.evaluation.references import load_reference
+from gendebias.evaluation.remote import evaluate_remote
+from gendebias.evaluation.scores import Reference
+from gendebias.evaluation.table import Estimate, Row, Table
 from gendebias.evaluation.uniformity import GoodnessOfFit, chi_square_test, ks_test
 
 __all__ = [
+    "DEFAULT_METHODS",
     "EXTRACTORS",
     "Balance",
     "DensityCoverage",
     "DigitsFeatures",
+    "Estimate",
+    "Evaluation",
     "GoodnessOfFit",
     "KernelDistance",
+    "LogVolumeCache",
+    "Method",
     "PixelFeatures",
     "PrecisionRecall",
+    "Reference",
+    "Row",
+    "Table",
     "balance",
     "chi_square_test",
     "class_distribution",
     "density_coverage",
+    "evaluate",
+    "evaluate_remote",
     "extract_features",
     "fairness_discrepancy",
     "frechet_distance",
@@ -51,6 +67,8 @@ __all__ = [
     "kl_divergence",
     "ks_test",
     "load_extractor",
+    "load_reference",
+    "parse_method",
     "precision_recall",
     "total_variation",
 ]
