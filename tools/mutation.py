@@ -178,20 +178,35 @@ def patterns(modules: list[str]) -> list[str]:
     return [f"{module}.{function}__mutmut_*" for module in modules for function in MODULES[module]]
 
 
-def run_mutmut(where: Path, modules: list[str], log: Path) -> int:
+def run_mutmut(where: Path, names: list[str], log: Path) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     with log.open("w") as out:
-        done = subprocess.run([sys.executable, "-m", "mutmut", "run", *patterns(modules)], cwd=where, env=env,
+        done = subprocess.run([sys.executable, "-m", "mutmut", "run", *names], cwd=where, env=env,
                               stdout=out, stderr=subprocess.STDOUT, check=False)
     return done.returncode
 
 
-def results(where: Path) -> dict[str, int | None]:
-    """Exit code of every mutant mutmut made, by name."""
+def collect(where: Path, *, retest: bool) -> None:
+    """Save the exit code of every mutant of the run to ``results.json``; a retest updates the mutants it ran only
+    (mutmut 3.3.0 forgets the others' results whenever it runs)."""
     codes: dict[str, int | None] = {}
     for meta in (where / "mutants" / "src").rglob("*.py.meta"):
         codes.update(json.loads(meta.read_text())["exit_code_by_key"])
-    return codes
+    if retest:
+        codes = {**results(where), **{name: code for name, code in codes.items() if code is not None}}
+    (where / "results.json").write_text(json.dumps(codes, indent=1, sort_keys=True))
+
+
+def results(where: Path) -> dict[str, int | None]:
+    """Exit code of every mutant, by name, as :func:`collect` saved them."""
+    return json.loads((where / "results.json").read_text())
+
+
+def survivors(where: Path, modules: list[str]) -> list[str]:
+    """Names of the mutants of ``modules`` that survived the last run, to test again after adding tests."""
+    wanted = patterns(modules)
+    return sorted(name for name, code in results(where).items()
+                  if code in SURVIVED and any(fnmatch.fnmatch(name, p) for p in wanted))
 
 
 def function_of(name: str) -> str:
@@ -316,6 +331,8 @@ def main() -> int:
                         "gendebias.geometry.weights")
     parser.add_argument("--stage", type=Path, default=ROOT / "build" / "mutation", help="where to run")
     parser.add_argument("--score-only", action="store_true", help="report the last run's results again")
+    parser.add_argument("--retest", action="store_true", help="run the last run's survivors again against the "
+                        "current tests (after adding tests that should kill them)")
     parser.add_argument("--fail-under", type=float, default=THRESHOLD, help="score (%%) each module must reach")
     options = parser.parse_args()
     modules = options.modules or list(MODULES)
@@ -325,14 +342,23 @@ def main() -> int:
     seconds = None
     if not options.score_only:
         check_mutmut()
-        stage(options.stage, modules)
+        if options.retest:
+            names = survivors(options.stage, modules)
+            shutil.copytree(ROOT / "tests", options.stage / "tests", dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            names = patterns(modules)
+            stage(options.stage, modules)
         start = time.monotonic()
-        code = run_mutmut(options.stage, modules, options.stage / "mutmut.log")
+        code = run_mutmut(options.stage, names, options.stage / "mutmut.log") if names else 0
         seconds = time.monotonic() - start
         if code != 0:
             print((options.stage / "mutmut.log").read_text()[-4000:])
             print(f"mutation: mutmut exited {code}; its log is {options.stage / 'mutmut.log'}")
             return code
+        collect(options.stage, retest=options.retest)
+    elif not (options.stage / "results.json").exists():
+        collect(options.stage, retest=False)
     scores = score(options.stage, modules)
     text = report(scores, seconds)
     (options.stage / "report.md").write_text(text)
