@@ -1,0 +1,66 @@
+"""MCMC chains on a hinge whose tilted target has independent coordinates: a short run matches the exact share,
+spends exactly the evaluations its settings imply, and stops cleanly on a budget."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gendebias.generators import Generator
+from gendebias.geometry import MCMCSettings, sample
+
+GAIN = math.log(3.0)  # P(z_j > 0) = 3 / 4 under the tilted target (rho = 1, N(0, I) prior)
+SHARE = 0.75
+
+
+class Hinge(nn.Module):
+    def forward(self, latents):
+        return torch.cat([latents, torch.relu(latents)], dim=1)
+
+
+def hinge_volumes(latents):
+    return GAIN * (latents > 0).double().sum(dim=1)
+
+
+GENERATOR = Generator(Hinge(), latent_shape=(4,), dtype=torch.float64)
+SETTINGS = MCMCSettings(chains=8, burn_in=40, thin=2)
+
+
+def test_short_chains_match_the_exact_share_and_count_their_evaluations():
+    seen = []
+    result = sample(GENERATOR, 400, sampler="mcmc", seed=0, settings=SETTINGS, log_volume_function=hinge_volumes,
+                    progress=seen.append)
+    kept = math.ceil(400 / 8)
+    assert result.latents.shape == (400, 4) and result.trace.kept_per_chain == kept and result.trace.chains == 8
+    assert result.evaluations == 8 + 8 * 40 + 8 * 2 * kept, "start, burn-in sweeps, thin sweeps per kept state"
+    assert [p.step for p in seen] == list(range(1, kept + 1)) and seen[-1].evaluations == result.evaluations
+    assert all(p.sampler == "mcmc" and p.beta == 1.0 and math.isnan(p.ess) for p in seen)
+    assert 0.05 * 400 < result.ess < 400 and result.stopped == "done" and result.distinct > 100
+    share = float((result.latents > 0).double().mean())
+    assert abs(share - SHARE) < 3 * math.sqrt(SHARE * (1 - SHARE) / result.ess), f"share {share:.3f}"
+    assert 0.05 < result.trace.acceptance < 0.6
+    assert result.trace.step_size != pytest.approx(0.5), "the step adapts during burn-in"
+
+
+def test_a_budget_stops_the_chains_after_the_last_whole_thinning():
+    budget = 8 + 8 * 40 + 8 * 2 * 3 + 8  # three kept states and one sweep more
+    result = sample(GENERATOR, 400, sampler="mcmc", seed=0, settings=SETTINGS, log_volume_function=hinge_volumes,
+                    max_evaluations=budget)
+    assert result.stopped == "max_evaluations" and result.trace.kept_per_chain == 3
+    assert result.latents.shape == (24, 4) and result.evaluations == budget
+    assert 0 < result.ess <= 24
+
+
+def test_stopped_in_burn_in_returns_nothing_and_the_burn_in_acceptance():
+    calls = []
+
+    def stop_after_five():
+        calls.append(1)
+        return "cancelled" if len(calls) > 5 else None
+
+    result = sample(GENERATOR, 400, sampler="mcmc", seed=0, settings=SETTINGS, log_volume_function=hinge_volumes,
+                    should_stop=stop_after_five)
+    assert result.stopped == "cancelled" and result.latents.shape == (0, 4) and result.ess == 0.0
+    assert result.evaluations == 8 + 5 * 8 and result.trace.kept_per_chain == 0
+    assert 0 < result.trace.acceptance < 1, "the acceptance of the burn-in sweeps, not NaN"
