@@ -343,6 +343,8 @@ def main() -> int:
     if not options.score_only:
         check_mutmut()
         if options.retest:
+            if not (options.stage / "results.json").exists():
+                collect(options.stage, retest=False)
             names = survivors(options.stage, modules)
             shutil.copytree(ROOT / "tests", options.stage / "tests", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
