@@ -113,6 +113,7 @@ def pytest_runtest_makereport(item, call):
 '''
 EQUIVALENTS_DOC = ROOT / "docs" / "testing.md"
 THRESHOLD = 85.0
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 @dataclass
@@ -137,16 +138,21 @@ def stage(where: Path, modules: list[str]) -> None:
     if where.exists():
         shutil.rmtree(where)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package, folder in sorted(project["tool"]["setuptools"]["package-dir"].items()):
-        shutil.copytree(ROOT / folder, where / "src" / package.replace(".", "/"), ignore=ignore, dirs_exist_ok=True)
-    shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
+        shutil.copytree(ROOT / folder, where / "src" / package.replace(".", "/"), ignore=IGNORE, dirs_exist_ok=True)
+    settle(where, modules)
+
+
+def settle(where: Path, modules: list[str]) -> None:
+    """Copy the current tests into the stage and write its pyproject (mutmut's and pytest's settings) and
+    conftest."""
+    shutil.copytree(ROOT / "tests", where / "tests", ignore=IGNORE, dirs_exist_ok=True)
     sources = sorted(path.relative_to(where).as_posix() for path in (where / "src").rglob("*.py"))
     mutated = {f"src/{module.replace('.', '/')}.py" for module in modules}
     missing = mutated - set(sources)
     if missing:
         raise SystemExit(f"mutation: no such module file {sorted(missing)}")
-    pytest_options = project["tool"]["pytest"]["ini_options"]
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     # pytest's unraisable-exception plugin runs gc.collect() twice at exit: 1.2 s of the 2 s that each mutant's
     # pytest run would take with torch loaded.
     addopts = ["-q", "--strict-markers", "--import-mode=importlib", "-m", "'not slow and not gpu'",
@@ -346,8 +352,7 @@ def main() -> int:
             if not (options.stage / "results.json").exists():
                 collect(options.stage, retest=False)
             names = survivors(options.stage, modules)
-            shutil.copytree(ROOT / "tests", options.stage / "tests", dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            settle(options.stage, modules)
         else:
             names = patterns(modules)
             stage(options.stage, modules)
