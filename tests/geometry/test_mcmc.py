@@ -64,3 +64,13 @@ def test_stopped_in_burn_in_returns_nothing_and_the_burn_in_acceptance():
     assert result.stopped == "cancelled" and result.latents.shape == (0, 4) and result.ess == 0.0
     assert result.evaluations == 8 + 5 * 8 and result.trace.kept_per_chain == 0
     assert 0 < result.trace.acceptance < 1, "the acceptance of the burn-in sweeps, not NaN"
+
+
+def test_the_same_seed_gives_the_same_chains_whatever_the_global_generator():
+    settings = MCMCSettings(chains=4, burn_in=5, thin=1)
+    torch.manual_seed(0)
+    first = sample(GENERATOR, 20, sampler="mcmc", seed=3, settings=settings, log_volume_function=hinge_volumes)
+    torch.manual_seed(1)
+    again = sample(GENERATOR, 20, sampler="mcmc", seed=3, settings=settings, log_volume_function=hinge_volumes)
+    other = sample(GENERATOR, 20, sampler="mcmc", seed=4, settings=settings, log_volume_function=hinge_volumes)
+    assert torch.equal(first.latents, again.latents) and not torch.equal(first.latents, other.latents)
