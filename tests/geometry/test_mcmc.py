@@ -74,3 +74,9 @@ def test_the_same_seed_gives_the_same_chains_whatever_the_global_generator():
     again = sample(GENERATOR, 20, sampler="mcmc", seed=3, settings=settings, log_volume_function=hinge_volumes)
     other = sample(GENERATOR, 20, sampler="mcmc", seed=4, settings=settings, log_volume_function=hinge_volumes)
     assert torch.equal(first.latents, again.latents) and not torch.equal(first.latents, other.latents)
+
+
+def test_no_burn_in_keeps_states_from_the_first_sweep():
+    settings = MCMCSettings(chains=4, burn_in=0, thin=1)
+    result = sample(GENERATOR, 20, sampler="mcmc", seed=0, settings=settings, log_volume_function=hinge_volumes)
+    assert result.stopped == "done" and result.latents.shape == (20, 4) and result.evaluations == 4 + 4 * 5
