@@ -9,6 +9,7 @@ from torch import nn
 
 from gendebias.generators import Generator
 from gendebias.geometry import MCMCSettings, sample
+from gendebias.geometry.ess import multichain_ess, statistics
 
 GAIN = math.log(3.0)  # P(z_j > 0) = 3 / 4 under the tilted target (rho = 1, N(0, I) prior)
 SHARE = 0.75
@@ -40,7 +41,8 @@ def test_short_chains_match_the_exact_share_and_count_their_evaluations():
     share = float((result.latents > 0).double().mean())
     assert abs(share - SHARE) < 3 * math.sqrt(SHARE * (1 - SHARE) / result.ess), f"share {share:.3f}"
     assert 0.05 < result.trace.acceptance < 0.6
-    assert result.trace.step_size != pytest.approx(0.5), "the step adapts during burn-in"
+    assert 0 < result.trace.step_size <= 0.99 and result.trace.step_size != pytest.approx(0.5), \
+        "the step adapts during burn-in, from min(0.5, 2.38 / sqrt(d)) = 0.5"
 
 
 def test_a_budget_stops_the_chains_after_the_last_whole_thinning():
@@ -80,3 +82,11 @@ def test_no_burn_in_keeps_states_from_the_first_sweep():
     settings = MCMCSettings(chains=4, burn_in=0, thin=1)
     result = sample(GENERATOR, 20, sampler="mcmc", seed=0, settings=settings, log_volume_function=hinge_volumes)
     assert result.stopped == "done" and result.latents.shape == (20, 4) and result.evaluations == 4 + 4 * 5
+
+
+def test_the_ess_is_the_multichain_estimate_over_the_coordinates_and_the_log_volume():
+    result = sample(GENERATOR, 400, sampler="mcmc", seed=1, settings=SETTINGS, log_volume_function=hinge_volumes)
+    states = result.latents.reshape(50, 8, 4)  # time-major: 50 kept states of 8 chains
+    traces = torch.stack([statistics(state, hinge_volumes(state)) for state in states])
+    assert result.ess == pytest.approx(multichain_ess(traces), rel=1e-12)
+    assert result.ess != pytest.approx(multichain_ess(traces[:, :, :4]), rel=1e-3), "the log-volume counts"
