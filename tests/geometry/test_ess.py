@@ -92,3 +92,38 @@ def test_multichain_ess_short_or_antithetic_chains_count_in_full():
     assert multichain_ess(torch.randn(3, 2, 1, dtype=torch.float64)) == 6.0
     alternating = torch.tensor([1.0, -1.0] * 50, dtype=torch.float64)[:, None, None].repeat(1, 3, 1)
     assert multichain_ess(alternating) == 300.0
+
+
+def _direct_multichain_ess(traces: torch.Tensor) -> float:
+    """The formula of :func:`multichain_ess`'s docstring, with the autocovariances summed directly (no FFT)."""
+    length, chains, count = traces.shape
+    total = length * chains
+    centred = traces - traces.mean(0)
+    autocovariance = torch.stack([(centred[: length - k] * centred[k:]).sum(0) / length for k in range(length)])
+    within, between = traces.var(dim=0).mean(0), traces.mean(0).var(dim=0)
+    var_plus = (length - 1) / length * within + between
+    rho = 1 - (within - autocovariance.mean(1)) / var_plus
+    taus = []
+    for f in range(count):
+        tau = -1.0
+        for k in range(0, length - 1, 2):
+            if float(rho[k, f] + rho[k + 1, f]) <= 0:
+                break
+            tau += 2 * float(rho[k, f] + rho[k + 1, f])
+        taus.append(max(tau, 1 / math.log10(max(total, 10))))
+    replicated = chains * var_plus / between
+    return min(total, total / (sum(taus) / count), float(count / (1 / replicated).sum()))
+
+
+@pytest.mark.parametrize(("length", "chains", "phi"), [(60, 3, 0.8), (41, 2, 0.3), (200, 5, 0.95)])
+def test_multichain_ess_is_the_formula_of_its_docstring(length, chains, phi):
+    traces = torch.stack([_ar1(length, chains, phi, seed=5), _ar1(length, chains, phi / 2, seed=6) ** 2], dim=2)
+    assert multichain_ess(traces) == pytest.approx(_direct_multichain_ess(traces), rel=1e-10)
+    assert multichain_ess(traces.float()) == pytest.approx(multichain_ess(traces.float().double()), rel=1e-12)
+
+
+def test_multichain_ess_of_four_steps_of_constant_chains_that_disagree():
+    traces = torch.tensor([[[0.0], [1.0]]], dtype=torch.float64).repeat(4, 1, 1)  # (T=4, C=2, F=1)
+    # no within-chain variance: every rho is 1, so tau = -1 + 2 (2 + 2) = 7 and the ESS is 8 / 7
+    assert multichain_ess(traces) == pytest.approx(8 / 7, rel=1e-12)
+    assert multichain_ess(torch.ones(10, 3, 2, dtype=torch.float64)) == 30.0, "nothing varies: counted in full"
