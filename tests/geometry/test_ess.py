@@ -29,6 +29,8 @@ def test_resampled_ess_adds_the_pool_error_to_the_draws_noise():
     assert resampled_ess(100.0, 100) == pytest.approx(50.0, rel=1e-15)
     assert resampled_ess(300.0, 100) == pytest.approx(75.0, rel=1e-15)
     assert resampled_ess(0.0, 100) == 0.0 and resampled_ess(10.0, 0) == 0.0
+    assert resampled_ess(100.0, 1) == pytest.approx(1 / 1.01, rel=1e-15)
+    assert resampled_ess(1.0, 1) == pytest.approx(0.5, rel=1e-15)
 
 
 def _families(values: list[float], copies: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,7 +117,8 @@ def _direct_multichain_ess(traces: torch.Tensor) -> float:
     return min(total, total / (sum(taus) / count), float(count / (1 / replicated).sum()))
 
 
-@pytest.mark.parametrize(("length", "chains", "phi"), [(60, 3, 0.8), (41, 2, 0.3), (200, 5, 0.95)])
+@pytest.mark.parametrize(("length", "chains", "phi"),
+                         [(60, 3, 0.8), (41, 2, 0.3), (200, 5, 0.95), (60, 3, -0.9), (5, 2, -0.9)])
 def test_multichain_ess_is_the_formula_of_its_docstring(length, chains, phi):
     traces = torch.stack([_ar1(length, chains, phi, seed=5), _ar1(length, chains, phi / 2, seed=6) ** 2], dim=2)
     assert multichain_ess(traces) == pytest.approx(_direct_multichain_ess(traces), rel=1e-10)
@@ -127,3 +130,10 @@ def test_multichain_ess_of_four_steps_of_constant_chains_that_disagree():
     # no within-chain variance: every rho is 1, so tau = -1 + 2 (2 + 2) = 7 and the ESS is 8 / 7
     assert multichain_ess(traces) == pytest.approx(8 / 7, rel=1e-12)
     assert multichain_ess(torch.ones(10, 3, 2, dtype=torch.float64)) == 30.0, "nothing varies: counted in full"
+
+
+def test_two_short_antithetic_chains_that_disagree_count_as_replicates():
+    alternating = torch.tensor([(-1.0) ** t for t in range(20)], dtype=torch.float64)
+    traces = (alternating[:, None] + torch.tensor([-0.2, 0.2], dtype=torch.float64))[:, :, None]
+    # tau is floored, so the cap binds: C var_plus / B = 2 (19/20 * 20/19 + 0.08) / 0.08 = 27
+    assert multichain_ess(traces) == pytest.approx(27.0, rel=1e-12)
