@@ -224,6 +224,8 @@ def test_rows_off_1_by_float32_rounding_are_accepted_and_renormalised_row_by_row
     log_volumes = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
     exact = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], dtype=torch.float64)
     reference = balanced_log_weights(log_volumes, exact)
+    torch.testing.assert_close(reference.log_weights, balanced_log_weights(log_volumes, exact, rho=1.0).log_weights,
+                               rtol=0, atol=0, msg="rho defaults to 1, as for log_weights")
     rounded = exact.clone()
     rounded[0] *= 1 + 1.5e-5  # within the 1e-5 absolute (+ 1e-5 relative) that the check allows
     torch.testing.assert_close(balanced_log_weights(log_volumes, rounded).log_weights, reference.log_weights,
