@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Machines without a GPU take the CPU build of torch from local disk first; a loose range would pull CUDA (GBs).
 TORCH_CPU := torch==2.13.0
 
-.PHONY: install third-party lint test test-slow demo results bench proto clean
+.PHONY: install third-party lint test test-slow mutation demo results bench proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,17 @@ test: lint third-party
 test-slow: install
 	$(BIN)/pytest -m slow
 
+# Mutation testing of the statistical core (docs/testing.md#mutation-testing); not part of `make test`.
+# MODULES=gendebias.geometry.weights limits it to some modules.
+MUTMUT := mutmut==3.3.0  # the `mutation` extra of pyproject.toml; tools/mutation.py checks they agree
+
+$(VENV)/.mutmut: $(VENV)/.installed
+	$(BIN)/pip install -q '$(MUTMUT)'
+	touch $@
+
+mutation: $(VENV)/.mutmut
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python tools/mutation.py $(MODULES)
+
 demo: install
 	$(BIN)/python -m gendebias.cli.demo
 
@@ -57,4 +68,4 @@ proto: install
 	$(BIN)/python proto/generate.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build mutants *.egg-info .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The ``balanced`` target on the tent toy, where a class is a region of the latent box and every answer is exact."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -143,3 +144,92 @@ def test_every_sampler_draws_balanced_classes_that_stay_volume_uniform(sampler):
 def test_sample_refuses_balanced_without_a_classifier():
     with pytest.raises(InvalidArgumentError, match="needs a classifier"):
         sample(builtin_registry()["tent"], 10, target="balanced", seed=0)
+
+
+def _hard(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, classes).double()
+
+
+def test_one_class_is_accepted_and_leaves_the_tilted_weights_as_they_are():
+    log_volumes = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64)
+    balanced = balanced_log_weights(log_volumes, torch.ones(3, 1, dtype=torch.float64), rho=1.0)
+    torch.testing.assert_close(balanced.log_weights, log_weights(log_volumes, rho=1.0), rtol=0, atol=1e-15)
+    assert balanced.class_masses.tolist() == [1.0]
+    assert balanced.iterations == 1, "the masses start at 1 / C = 1, already the fixed point"
+
+
+def test_hard_labels_stop_after_one_step_when_balanced_and_two_when_not():
+    log_volumes = torch.zeros(4, dtype=torch.float64)
+    assert balanced_log_weights(log_volumes, _hard(torch.tensor([0, 0, 1, 1]), 2)).iterations == 1
+    unbalanced = balanced_log_weights(log_volumes, _hard(torch.tensor([0, 0, 0, 1]), 2))
+    assert unbalanced.iterations == 2, "one step reaches the masses, one more sees they moved no more"
+    torch.testing.assert_close(unbalanced.class_masses, torch.tensor([0.75, 0.25], dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(unbalanced.log_weights.exp(), torch.tensor([1 / 6, 1 / 6, 1 / 6, 1 / 2],
+                                                                          dtype=torch.float64), rtol=0, atol=1e-15)
+
+
+def test_the_proposal_the_prior_and_rho_enter_the_tilted_part():
+    log_volumes = torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=torch.float64)
+    log_prior = torch.tensor([0.0, -0.5, -1.0, -2.0], dtype=torch.float64)
+    log_proposal = torch.tensor([0.3, 0.0, -0.2, 0.1], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 1])
+    balanced = balanced_log_weights(log_volumes, _hard(labels, 2), rho=0.5, log_proposal=log_proposal,
+                                    log_prior=log_prior)
+    tilted = torch.softmax(0.5 * log_volumes + log_prior - log_proposal, 0)
+    masses = torch.stack([tilted[labels == 0].sum(), tilted[labels == 1].sum()])
+    torch.testing.assert_close(balanced.class_masses, masses, rtol=1e-14, atol=0)
+    expected = tilted / masses[labels]
+    torch.testing.assert_close(balanced.log_weights.exp(), expected / expected.sum(), rtol=1e-14, atol=0)
+
+
+def test_a_class_held_only_by_zero_weight_latents_is_absent_and_the_others_balance():
+    log_volumes = torch.tensor([0.0, math.log(3.0), 0.0, -math.inf], dtype=torch.float64)
+    balanced = balanced_log_weights(log_volumes, _hard(torch.tensor([0, 0, 1, 2]), 3), rho=1.0)
+    torch.testing.assert_close(balanced.class_masses, torch.tensor([0.8, 0.2, 0.0], dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+    assert math.isinf(float(balanced.lambdas[2]))
+    weights = balanced.log_weights.exp()
+    torch.testing.assert_close(weights, torch.tensor([0.125, 0.375, 0.5, 0.0], dtype=torch.float64),
+                               rtol=0, atol=1e-15)
+
+
+def test_soft_labels_stop_only_when_every_class_mass_is_still_to_1e_12_relative():
+    latents = torch.rand(4000, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    logits = torch.stack([torch.zeros(4000, dtype=torch.float64), 3 * (latents[:, 0] - 0.3), 3 * latents[:, 1]], 1)
+    probabilities = torch.softmax(logits, 1)
+    balanced = balanced_log_weights(0.5 * latents[:, 1], probabilities, rho=1.0)
+    assert 0.05 < float(balanced.class_masses[1]) < 0.1, "a small class: an absolute stopping rule would stop early"
+    soft_masses = balanced.log_weights.exp() @ probabilities
+    # measured: 6e-13 with the relative rule; 7e-12 and 3e-11 when the change is taken absolute or times the mass
+    assert float((3 * soft_masses - 1).abs().max()) < 2e-12
+
+
+@pytest.mark.parametrize("probabilities", [[[1.0, 0.0]] * 3, torch.ones(2, 2) / 2])
+def test_class_probabilities_of_the_wrong_kind_or_shape_are_refused_with_what_was_given(probabilities):
+    given = "list" if isinstance(probabilities, list) else "(2, 2)"
+    with pytest.raises(InvalidArgumentError, match=rf"N = 3 rows \(one per latent\), got {re.escape(given)}") as error:
+        balanced_log_weights(torch.zeros(3), probabilities)
+    assert error.value.field == "class_probabilities"
+
+
+def test_negative_probabilities_are_refused_even_when_rows_sum_to_1():
+    with pytest.raises(InvalidArgumentError, match=r"^class_probabilities must be finite, non-negative rows summing to "
+                                                   r"1; apply softmax to a classifier's logits$") as error:
+        balanced_log_weights(torch.zeros(2), torch.tensor([[1.5, -0.5], [0.5, 0.5]], dtype=torch.float64))
+    assert error.value.field == "class_probabilities"
+
+
+def test_rows_off_1_by_float32_rounding_are_accepted_and_renormalised_row_by_row():
+    log_volumes = torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
+    exact = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5]], dtype=torch.float64)
+    reference = balanced_log_weights(log_volumes, exact)
+    torch.testing.assert_close(reference.log_weights, balanced_log_weights(log_volumes, exact, rho=1.0).log_weights,
+                               rtol=0, atol=0, msg="rho defaults to 1, as for log_weights")
+    rounded = exact.clone()
+    rounded[0] *= 1 + 1.5e-5  # within the 1e-5 absolute (+ 1e-5 relative) that the check allows
+    torch.testing.assert_close(balanced_log_weights(log_volumes, rounded).log_weights, reference.log_weights,
+                               rtol=0, atol=1e-12)
+    single = balanced_log_weights(log_volumes, exact.float())
+    assert single.log_weights.dtype == torch.float64
+    torch.testing.assert_close(single.log_weights, reference.log_weights, rtol=0, atol=1e-6)

@@ -94,3 +94,46 @@ def test_rejection_reports_its_acceptance_rate_and_checks_its_bound():
 def test_bad_arguments_are_refused(log_w, n, kwargs, message):
     with pytest.raises(InvalidArgumentError, match=message):
         resample(log_w, n, **kwargs)
+
+
+def test_rejection_says_how_many_proposals_it_would_need():
+    log_w = torch.tensor([0.0] * 3 + [-math.inf] * 7, dtype=torch.float64)  # 3 always accepted, 7 never
+    exact = rejection_sample(log_w, 3, log_bound=0.0, seed=0)  # a bound equal to the largest weight is valid
+    assert exact.acceptance_rate == 0.3 and exact.indices.tolist() == [0, 1, 2] and not exact.bound_estimated
+    # n / rate with a 10% margin: int(5 / 0.3 * 1.1) + 1
+    with pytest.raises(InvalidArgumentError, match=r"accepted 3 of 10 proposals \(acceptance rate 0\.3\) but n=5 "
+                                                   r"were asked for; pass about 19 proposals$"):
+        rejection_sample(log_w, 5, log_bound=0.0, seed=0)
+    with pytest.raises(InvalidArgumentError, match=r"rate 0\) but n=1 were asked for; pass an unbounded number of "
+                                                   r"proposals$"):
+        rejection_sample(torch.zeros(10, dtype=torch.float64), 1, log_bound=800.0, seed=0)
+
+
+def test_rejection_sample_draws_from_its_seed_only():
+    log_w, _ = heavy_pool(size=2000, heavy=100, ratio=10.0)
+    torch.manual_seed(0)
+    first = rejection_sample(log_w, 50, seed=7).indices
+    torch.manual_seed(1)  # the global generator must not matter
+    assert torch.equal(rejection_sample(log_w, 50, seed=7).indices, first)
+
+
+def test_without_replacement_is_gumbel_top_k_on_the_seeded_float64_uniforms():
+    log_w = torch.log(torch.tensor([0.5, 0.2, 0.1, 0.1, 0.05, 0.05], dtype=torch.float64))
+    uniforms = torch.rand(6, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    expected = torch.topk(log_w - torch.log(-torch.log(uniforms)), 3).indices
+    assert torch.equal(resample(log_w, 3, scheme="without_replacement", seed=11), expected)
+
+
+def test_one_draw_without_replacement_is_an_exact_categorical_draw():
+    probabilities = torch.tensor([0.6, 0.25, 0.1, 0.05], dtype=torch.float64)
+    draws = torch.stack([resample(probabilities.log(), 1, scheme="without_replacement", seed=seed)
+                         for seed in range(4000)]).flatten()
+    shares = torch.bincount(draws, minlength=4).double() / 4000
+    errors = (probabilities * (1 - probabilities) / 4000).sqrt()
+    assert bool(((shares - probabilities).abs() < 3 * errors).all()), f"shares {shares.tolist()}"
+
+
+def test_without_replacement_says_what_to_use_instead():
+    with pytest.raises(InvalidArgumentError, match=r"n=3 distinct latents from a pool with 2 of positive weight; "
+                                                   r"use a larger pool or scheme='multinomial'$"):
+        resample(torch.tensor([0.0, 0.0, -math.inf]), 3, scheme="without_replacement", seed=0)

@@ -59,6 +59,7 @@ def test_minus_inf_volumes_get_zero_weight_and_negative_rho_refuses_them():
     ],
 )
 def test_bad_inputs_are_refused(kwargs, message):
+    kwargs = dict(kwargs)  # a copy: the parameter is shared by every run of this test in one process
     volumes = kwargs.pop("log_volumes")
     with pytest.raises(InvalidArgumentError, match=message):
         log_weights(volumes, **kwargs)
@@ -71,3 +72,10 @@ def test_effective_sample_size_and_max_weight():
     assert effective_sample_size(unequal) == pytest.approx(1 / (0.25 + 0.0625 + 0.0625), rel=1e-12)
     assert max_weight(unequal) == pytest.approx(0.5, rel=1e-12)
     assert effective_sample_size(log_weights(torch.tensor([800.0, 850.0, 900.0]))) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_max_weight_takes_rank_deficient_latents_and_names_bad_input():
+    weights = torch.tensor([0.0, -math.inf, math.log(3.0)], dtype=torch.float64)
+    assert max_weight(weights) == pytest.approx(0.75, rel=1e-12)
+    with pytest.raises(InvalidArgumentError, match=r"^log_weights must be finite or -inf; 1 entries are not"):
+        max_weight(torch.tensor([0.0, math.nan]))
