@@ -35,7 +35,7 @@ from gendebias.geometry._inputs import check_choice
 Target = Literal["tilted", "uniform", "balanced"]
 TARGETS = ("tilted", "uniform", "balanced")
 BALANCE_ITERATIONS = 10_000
-"""Most fixed-point iterations :func:`balanced_log_weights` runs (hard labels need one)."""
+"""Most fixed-point iterations :func:`balanced_log_weights` runs (hard labels need at most two)."""
 BALANCE_TOLERANCE = 1e-12
 """The iteration stops when no class mass moves by more than this (relative)."""
 
@@ -51,7 +51,8 @@ class BalancedWeights(NamedTuple):
     class_masses: Tensor
     """``(C,)`` float64 ``m_c``: the class masses under the ``tilted`` weights (sum to 1)."""
     iterations: int
-    """Fixed-point iterations run (1 for hard labels)."""
+    """Fixed-point iterations run (with hard labels one finds the masses and a second confirms them, unless the
+    pool is balanced already)."""
 
 
 def log_weights(log_volumes: Tensor, *, rho: float = 1.0, target: Target = "tilted",
