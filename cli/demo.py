@@ -111,7 +111,8 @@ def report(results: dict[str, tuple[float, Resampled]], conv_net: torch.nn.Modul
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--generator", default="digits-gan", help="built-in generator id")
-    parser.add_argument("--n", type=int, default=250, help="latents to draw per method (250 keeps the demo under 2 minutes on 2 cores)")
+    parser.add_argument("--n", type=int, default=250,
+                        help="latents to draw per method (250 keeps the demo under 2 minutes on 2 cores)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the pools and the samplers")
     parser.add_argument("--out", type=Path, default=Path("demo"), help="folder for before_after.png")
     args = parser.parse_args(argv)

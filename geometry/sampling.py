@@ -301,9 +301,13 @@ def _mcmc(goal: TemperedTarget, n: int, settings: MCMCSettings, seed: int, rando
 def _with_warnings(result: SampleResult, n: int, notes: list[str] | None = None) -> SampleResult:
     """Say in words what a user must know before trusting the sample."""
     warnings = list(notes or [])
-    if result.stopped != "done":
+    if result.stopped != "done" and result.beta < 1.0:
         warnings.append(f"stopped by {result.stopped} at beta = {result.beta:.3g}: the latents follow the tempered "
                         f"target base * volume^(beta * rho), not the one asked for")
+    elif result.stopped != "done":
+        warnings.append(f"stopped by {result.stopped} during the sweeps after the last tempering step: the latents "
+                        f"follow the target asked for but have not forgotten that step's resampling, so they carry "
+                        f"more of its O(1/N) bias and correlation than a finished run")
     if isinstance(result.trace, SMCTrace) and result.trace.stuck:
         warnings.append(f"the moves could not make the population diverse again at {len(result.trace.stuck)} "
                         f"tempering steps (first at beta = {result.trace.stuck[0]:.3g}): the latents are correlated "

@@ -186,6 +186,19 @@ def test_budgets_stop_cleanly_say_what_was_reached_and_warn():
                log_volume_function=hinge.log_volumes)
 
 
+def test_a_budget_that_ends_the_final_sweeps_says_the_target_was_reached_but_not_mixed():
+    hinge = Hinge(16, 1.0)
+    generator = Generator(hinge, latent_shape=(16,), dtype=torch.float64)
+    full = sample(generator, 200, sampler="smc", seed=0, log_volume_function=hinge.log_volumes)
+    moves = full.trace.moves
+    assert moves[-1] > moves[-2] + 2  # the final sweeps run on until the particles forget the last resampling
+    budget = 200 * (1 + sum(moves[:-1]) + moves[-2] + 1)
+    cut = sample(generator, 200, sampler="smc", seed=0, log_volume_function=hinge.log_volumes, max_evaluations=budget)
+    assert cut.stopped == "max_evaluations" and cut.beta == 1.0 and cut.trace.moves[-1] < moves[-1]
+    assert any("after the last tempering step" in w for w in cut.warnings)
+    assert not any("at beta" in w for w in cut.warnings)
+
+
 def test_progress_reports_each_tempering_step():
     hinge = Hinge(16, 1.0)
     generator = Generator(hinge, latent_shape=(16,), dtype=torch.float64)
