@@ -55,6 +55,14 @@ def resampled_ess(pool_ess: float, n: int) -> float:
     return 1.0 / (1.0 / n + 1.0 / pool_ess)
 
 
+def _deviations(values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``values`` ``(N, F)`` minus their means, each statistic's sample variance ``s_f^2`` and whether it is
+    positive (a constant statistic says nothing about the ESS)."""
+    centred = values - values.mean(0)
+    spread = (centred**2).sum(0) / (values.shape[0] - 1)
+    return centred, spread, spread > 0
+
+
 def genealogy_ess(values: Tensor, ancestors: list[Tensor]) -> float:
     """ESS of an equally weighted population from its genealogy.
 
@@ -69,9 +77,7 @@ def genealogy_ess(values: Tensor, ancestors: list[Tensor]) -> float:
     count = values.shape[0]
     if count < 2 or not ancestors:
         return float(count)
-    centred = values - values.mean(0)
-    spread = (centred**2).sum(0) / (count - 1)
-    usable = spread > 0
+    centred, spread, usable = _deviations(values)
     if not bool(usable.any()):
         return float(count)
     worst = 1.0
@@ -102,9 +108,7 @@ def island_ess(values: Tensor, islands: Tensor) -> float:
     groups = int(labels.max()) + 1 if count else 0
     if count < 2 or groups < 2:
         return float(count)
-    centred = values - values.mean(0)
-    spread = (centred**2).sum(0) / (count - 1)
-    usable = spread > 0
+    centred, spread, usable = _deviations(values)
     if not bool(usable.any()):
         return float(count)
     sums = torch.zeros(groups, values.shape[1], dtype=torch.float64).index_add_(0, labels, centred)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -84,3 +85,20 @@ def cpu_share(seconds: float = 1.0) -> float:
     started, wall = time.process_time(), time.monotonic()
     time.sleep(seconds)
     return (time.process_time() - started) / (time.monotonic() - wall)
+
+
+def background(call):
+    """Consume a response stream on a thread, keeping its final status code."""
+    outcome = {}
+
+    def consume():
+        try:
+            for _ in call:
+                pass
+            outcome["code"] = grpc.StatusCode.OK
+        except grpc.RpcError as error:
+            outcome["code"] = error.code()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    return thread, outcome

@@ -21,7 +21,7 @@ from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 from gendebias.wire import to_tensor
 
-from .conftest import computed, cpu_share, reported, settled, volumes_request
+from .conftest import background, computed, cpu_share, reported, settled, volumes_request
 
 LATENTS = 4096  # about 3 s of digits-gan log-volumes on 2 cores: long enough to abandon midway
 BATCH = ServiceConfig().max_batch
@@ -67,15 +67,6 @@ def reweight_requests(values, hold: threading.Event | None = None):
     yield pb.ReweightRequest(latents=to_tensor(values[half:]))
 
 
-def consume(call, outcome):
-    try:
-        for _ in call:
-            pass
-        outcome["code"] = grpc.StatusCode.OK
-    except grpc.RpcError as error:
-        outcome["code"] = error.code()
-
-
 def wait_until(condition, seconds=60.0):
     stop = time.monotonic() + seconds
     while not condition():
@@ -114,9 +105,7 @@ def test_a_cancelled_stream_stops_its_work(served, rpc):
         stub = pb_grpc.DebiasServiceStub(channel)
         call = (stub.ComputeLogVolumes(iter([volumes_request("digits-gan", latents())])) if rpc == "ComputeLogVolumes"
                 else stub.Reweight(reweight_requests(latents())))
-        outcome: dict[str, grpc.StatusCode] = {}
-        thread = threading.Thread(target=consume, args=(call, outcome), daemon=True)
-        thread.start()
+        thread, outcome = background(call)
         wait_until(lambda: computed(running, "digits-gan") > start)
         call.cancel()
         ended, at_end = time.monotonic(), computed(running, "digits-gan")
@@ -136,9 +125,7 @@ def test_a_reweight_cancelled_during_its_upload_stops(served):
     hold = threading.Event()
     with grpc.insecure_channel(target) as channel:
         call = pb_grpc.DebiasServiceStub(channel).Reweight(reweight_requests(latents(), hold))
-        outcome: dict[str, grpc.StatusCode] = {}
-        thread = threading.Thread(target=consume, args=(call, outcome), daemon=True)
-        thread.start()
+        thread, outcome = background(call)
         time.sleep(0.5)  # the first chunk reaches the server
         call.cancel()
         ended = time.monotonic()

@@ -1,6 +1,5 @@
 """A long request takes turns with the others, and a cancelled one stops its work: measured on a real server."""
 
-import threading
 import time
 
 import grpc
@@ -12,7 +11,7 @@ from gendebias.service.testing import running_server_state
 from gendebias.v1 import debias_service_pb2 as pb
 from gendebias.v1 import debias_service_pb2_grpc as pb_grpc
 
-from .conftest import volumes_request
+from .conftest import background, volumes_request
 
 
 def computed(running) -> float:
@@ -35,23 +34,6 @@ def small_call_seconds(stub) -> float:
                                        timeout=30)
     assert answer.log_volumes.shape == [2]
     return time.monotonic() - started
-
-
-def background(call):
-    """Consume a response stream on a thread, keeping its final status code."""
-    outcome = {}
-
-    def consume():
-        try:
-            for _ in call:
-                pass
-            outcome["code"] = grpc.StatusCode.OK
-        except grpc.RpcError as error:
-            outcome["code"] = error.code()
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 @pytest.mark.parametrize("sampler", [pb.SAMPLER_SMC, pb.SAMPLER_MCMC, pb.SAMPLER_AUTO])
