@@ -48,7 +48,7 @@ from gendebias.geometry.mcmc import MCMCSettings, MCMCTrace, mcmc
 from gendebias.geometry.progress import Progress
 from gendebias.geometry.resample import resample
 from gendebias.geometry.sir import Drawn, SIRSettings, SIRTrace, resample_pool
-from gendebias.geometry.smc import SMCSettings, SMCTrace, population_ess, smc
+from gendebias.geometry.smc import SMCSettings, SMCTrace, population_ess, smc, tilt_spread
 from gendebias.geometry.weights import TARGETS, Target, balanced_log_weights, effective_sample_size, tilted
 
 SAMPLERS = ("auto", "sir", "smc", "mcmc")
@@ -169,8 +169,7 @@ def _auto(goal: TemperedTarget, n: int, settings: Settings | None, seed: int, ra
     pilot = Particles(pilot_latents, goal.log_volumes(pilot_latents), goal.log_base(pilot_latents))
     tilt = goal.tilt(1.0, pilot.log_volumes)
     share = effective_sample_size(tilt.masked_fill(~torch.isfinite(pilot.log_volumes), -math.inf)) / size
-    finite = tilt[torch.isfinite(tilt)]
-    spread = float(finite.std()) if finite.numel() > 1 else 0.0
+    spread = tilt_spread(goal, pilot.log_volumes)
     measured = (f"pilot of {size} base latents: weight ESS {share:.1%} of the pilot, "
                 f"rho*log_volume std {spread:.2g} nats")
     pool = math.ceil(POOL_ESS_PER_DRAW * n / max(share, 1e-12))

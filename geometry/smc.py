@@ -4,17 +4,18 @@ Particles start from the base (``beta = 0``: the prior, or uniform on the region
 as it can while the effective sample size of the incremental weights ``exp((beta' - beta) rho log_volume)`` stays at
 ``ess_threshold`` of the particles (bisection), accumulates the log normalising constant, resamples (systematic),
 and moves the particles with gpCN Metropolis–Hastings sweeps around a Gaussian fitted to the population
-(:mod:`gendebias.geometry.kernels`) until they have forgotten where the step started: the mean correlation between
-their start and their current state falls below ``decorrelation``. It ends at ``beta = 1`` (Del Moral, Doucet &
+(:mod:`gendebias.geometry.kernels`) until they are diverse again (their genealogy ESS; after the last step also
+until they have forgotten where it started, see :class:`SMCSettings`). It ends at ``beta = 1`` (Del Moral, Doucet &
 Jasra, JRSS-B 2006; adaptive tempering as in Jasra, Stephens, Doucet & Tsagaris, Scand. J. Stat. 2011).
 
-The particles form independent islands (Vergé, Dubarry, Del Moral & Moulines, Statistics and Computing 2015):
-each island is reweighted and resampled on its own, so no particle ever descends from another island's. The
-effective sample size reported for the final population is the smaller of two estimates: from its genealogy
+At large log-volume spreads (:data:`ISLAND_SPREAD`) the particles form independent islands (Vergé, Dubarry,
+Del Moral & Moulines, Statistics and Computing 2015): each island is reweighted and resampled on its own, so no
+particle ever descends from another island's. The effective sample size reported for the final population is then
+the smaller of two estimates: from its genealogy
 (:func:`gendebias.geometry.ess.genealogy_ess`), which sees resampled copies that the moves have not yet separated,
 and from the spread of the islands' means (:func:`gendebias.geometry.ess.island_ess`), which also sees a population
 whose moves mixed too slowly for it to reach the target (a shared drift no genealogy shows: measured on a
-256-dimensional hinge, the genealogy alone reported 28 where the replicates' spread gave 3). Neither is the last
+256-dimensional hinge, the genealogy alone reported 48 where the replicates' spread gave 3). Neither is the last
 step's incremental weights' ESS, which says nothing about how correlated the resampled copies still are.
 
 A budget (``max_evaluations``, deadline, a stop request) ends it cleanly before a sweep it cannot afford; the trace
@@ -125,9 +126,9 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
     if target.rho < 0 and bool(torch.isneginf(population.log_volumes).any()):
         raise DegenerateWeightsError("rho < 0 gives infinite weight to rank-deficient latents (log_volume -inf)")
     wanted_islands = settings.islands if settings.islands is not None else \
-        ISLANDS if _spread(target, population.log_volumes) >= ISLAND_SPREAD else 1
+        ISLANDS if tilt_spread(target, population.log_volumes) >= ISLAND_SPREAD else 1
     islands = max(1, min(wanted_islands, particles // ISLAND_SIZE))
-    labels = island_labels(particles, islands)
+    members = [torch.arange(island, particles, islands) for island in range(islands)]  # island i % islands
     trace, beta, step = SMCTrace(particles=particles, islands=islands), 0.0, initial_step(population.latents)
     lineage: list[Tensor] = []
     log_normalizers = torch.zeros(islands, dtype=torch.float64)
@@ -138,15 +139,15 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
         if (reason := target.affordable(needed)) is not None:
             trace.stopped = reason
             break
-        next_beta, increments = _next_temperature(target, population.log_volumes, beta, settings.ess_threshold, labels)
+        next_beta, increments = _next_temperature(target, population.log_volumes, beta, settings.ess_threshold,
+                                                  members)
         parents = torch.empty(particles, dtype=torch.long)
-        for island in range(islands):
-            members = torch.nonzero(labels == island).flatten()
-            own = increments[members.to(increments.device)]
-            log_normalizers[island] += float(torch.logsumexp(own, 0)) - math.log(members.numel())
-            chosen = resample(own, members.numel(), scheme="systematic",
+        for island, rows in enumerate(members):
+            own = increments[rows.to(increments.device)]
+            log_normalizers[island] += float(torch.logsumexp(own, 0)) - math.log(rows.numel())
+            chosen = resample(own, rows.numel(), scheme="systematic",
                               seed=int(torch.randint(0, 2**62, (1,), generator=random)))
-            parents[members] = members[chosen.cpu()]
+            parents[rows] = rows[chosen.cpu()]
         trace.step_ess.append(effective_sample_size(increments))
         population, beta = population.take(parents.to(population.latents.device)), next_beta
         lineage.append(parents)
@@ -171,10 +172,11 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
     start = population
     rates: list[float] = []
     count = population.latents.shape[0]
-    wanted = (settings.diversity if beta >= 1.0 else settings.step_diversity) * count
-    islands = trace.islands if beta >= 1.0 else 1  # the islands' spread only matters for what is returned
+    final = beta >= 1.0
+    wanted = (settings.diversity if final else settings.step_diversity) * count
+    islands = trace.islands if final else 1  # the islands' spread only matters for what is returned
     diversity = population_ess(population, ancestors, islands=islands)
-    remembered = 1.0 if beta >= 1.0 else -math.inf  # how much the particles still recall the step's start
+    remembered = 1.0 if final else -math.inf  # how much the particles still recall the step's start
     while len(rates) < settings.max_moves:
         if len(rates) >= settings.min_moves and diversity >= wanted and remembered <= settings.final_correlation:
             break
@@ -186,7 +188,7 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         rates.append(float(accepted.double().mean()))
         step = adapted_step(step, rates[-1])
         diversity = population_ess(population, ancestors, islands=islands)
-        if beta >= 1.0:
+        if final:
             remembered = correlation_with_start(start, population)
     trace.diversity.append(diversity)
     if len(rates) == settings.max_moves and diversity < 0.5 * count:  # not merely short of the wanted share
@@ -206,7 +208,7 @@ def _ancestors(lineage: list[Tensor]) -> list[Tensor]:
     return families
 
 
-def _spread(target: TemperedTarget, log_volumes: Tensor) -> float:
+def tilt_spread(target: TemperedTarget, log_volumes: Tensor) -> float:
     """Standard deviation of ``rho * log_volume`` over the finite values (0 with fewer than two)."""
     values = target.tilt(1.0, log_volumes)
     values = values[torch.isfinite(values)]
@@ -232,13 +234,12 @@ def population_ess(population: Particles, ancestors: list[Tensor], keep: Tensor 
 
 
 def _next_temperature(target: TemperedTarget, log_volumes: Tensor, beta: float, ess_threshold: float,
-                      labels: Tensor) -> tuple[float, Tensor]:
+                      members: list[Tensor]) -> tuple[float, Tensor]:
     """The largest ``beta' <= 1`` whose incremental weights keep ``ESS >= ess_threshold`` of the particles that
-    carry weight, the ESS summed over the islands (``labels``), each island's weights normalised on their own; and
-    those incremental log weights."""
+    carry weight, the ESS summed over the islands (``members``: each island's particle indices), each island's
+    weights normalised on their own; and those incremental log weights."""
     finite = torch.isfinite(log_volumes)
-    members = [torch.nonzero(labels == island).flatten().to(log_volumes.device)
-               for island in range(int(labels.max()) + 1)]
+    members = [rows.to(log_volumes.device) for rows in members]
     wanted = ess_threshold * int(finite.sum())
 
     def enough(weights: Tensor) -> bool:
