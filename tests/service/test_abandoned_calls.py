@@ -54,6 +54,13 @@ def summary():
         reported("abandoned calls", dict(sorted(FIGURES.items())))
 
 
+def stream(stub, rpc, **options):
+    """A ``ComputeLogVolumes`` or ``Reweight`` call for :func:`latents` on ``digits-gan``."""
+    if rpc == "ComputeLogVolumes":
+        return stub.ComputeLogVolumes(iter([volumes_request("digits-gan", latents())]), **options)
+    return stub.Reweight(reweight_requests(latents()), **options)
+
+
 def latents(count=LATENTS):
     return np.random.default_rng(0).standard_normal((count, 16)).astype(np.float32)
 
@@ -103,8 +110,7 @@ def test_a_cancelled_stream_stops_its_work(served, rpc):
     start = computed(running, "digits-gan")
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.DebiasServiceStub(channel)
-        call = (stub.ComputeLogVolumes(iter([volumes_request("digits-gan", latents())])) if rpc == "ComputeLogVolumes"
-                else stub.Reweight(reweight_requests(latents())))
+        call = stream(stub, rpc)
         thread, outcome = background(call)
         wait_until(lambda: computed(running, "digits-gan") > start)
         call.cancel()
@@ -160,10 +166,7 @@ def test_a_deadline_shorter_than_the_work_stops_it(served, rpc):
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.DebiasServiceStub(channel)
         with pytest.raises(grpc.RpcError) as caught:
-            if rpc == "ComputeLogVolumes":
-                list(stub.ComputeLogVolumes(iter([volumes_request("digits-gan", latents())]), timeout=1.0))
-            else:
-                list(stub.Reweight(reweight_requests(latents()), timeout=1.0))
+            list(stream(stub, rpc, timeout=1.0))
     ended, at_end = time.monotonic(), computed(running, "digits-gan")
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert at_end - start < LATENTS, "the work finished within the deadline: nothing was measured"

@@ -94,6 +94,22 @@ def percentile(values, share):
     return values[int(share * (len(values) - 1))]
 
 
+def latency_figures(latencies, elapsed, batches, batched):
+    """Calls, throughput, p50/p99 over all calls and per method, and the mean device batch."""
+    every = sorted(t for values in latencies.values() for t in values)
+    figures = {"clients": CLIENTS, "seconds": round(elapsed, 1), "calls": len(every),
+               "throughput_per_s": round(len(every) / elapsed, 1),
+               "p50_ms": round(1000 * statistics.median(every), 1),
+               "p99_ms": round(1000 * percentile(every, 0.99), 1),
+               "mean_device_batch_latents": round(batched / batches, 1) if batches else 0.0}
+    for method, values in sorted(latencies.items()):
+        ordered = sorted(values)
+        figures[f"{method}_calls"] = len(ordered)
+        figures[f"{method}_p50_ms"] = round(1000 * statistics.median(ordered), 1)
+        figures[f"{method}_p99_ms"] = round(1000 * percentile(ordered, 0.99), 1)
+    return figures
+
+
 def measured_load(seconds, warm_up=WARM_UP):
     """Figures of ``CLIENTS`` clients mixing every RPC for ``seconds`` after ``warm_up`` seconds of the same load;
     asserts no errors."""
@@ -111,20 +127,10 @@ def measured_load(seconds, warm_up=WARM_UP):
         batched = registry.get_sample_value("gendebias_batch_latents_sum") or 0.0
     assert not errors, errors[:5]
     assert set(latencies) == {"ListGenerators", "GetGenerator", "ComputeLogVolumes", "Reweight", "Resample"}
-    every = sorted(t for values in latencies.values() for t in values)
-    figures = {"clients": CLIENTS, "seconds": round(elapsed, 1), "calls": len(every),
-               "throughput_per_s": round(len(every) / elapsed, 1),
-               "p50_ms": round(1000 * statistics.median(every), 1),
-               "p99_ms": round(1000 * percentile(every, 0.99), 1),
-               "mean_device_batch_latents": round(batched / batches, 1) if batches else 0.0,
+    figures = {**latency_figures(latencies, elapsed, batches, batched),
                "max_rss_mib_before": round(before), "max_rss_mib_after": round(after),
                "rss_mib_before": round(current_before), "rss_mib_after": round(current_after)}
-    for method, values in sorted(latencies.items()):
-        ordered = sorted(values)
-        figures[f"{method}_calls"] = len(ordered)
-        figures[f"{method}_p50_ms"] = round(1000 * statistics.median(ordered), 1)
-        figures[f"{method}_p99_ms"] = round(1000 * percentile(ordered, 0.99), 1)
-    assert len(every) > CLIENTS, "each client finished at least one call"
+    assert figures["calls"] > CLIENTS, "each client finished at least one call"
     return figures
 
 
@@ -189,17 +195,9 @@ def test_60_seconds_of_50_clients_mixing_every_rpc_against_a_server_process(mall
         server.kill()
         server.wait(30)
     assert not errors, errors[:5]
-    every = sorted(t for values in latencies.values() for t in values)
-    figures = {"malloc": malloc, "clients": CLIENTS, "seconds": round(elapsed, 1), "calls": len(every),
-               "throughput_per_s": round(len(every) / elapsed, 1), "p50_ms": round(1000 * statistics.median(every), 1),
-               "p99_ms": round(1000 * percentile(every, 0.99), 1),
-               "mean_device_batch_latents": round(batched / batches, 1) if batches else 0.0,
+    figures = {"malloc": malloc, **latency_figures(latencies, elapsed, batches, batched),
                "server_rss_mib_before": round(before), "server_rss_mib_after": round(after),
                "server_peak_rss_mib_before": round(peak_before), "server_peak_rss_mib_after": round(peak_after)}
-    for method, values in sorted(latencies.items()):
-        ordered = sorted(values)
-        figures[f"{method}_p50_ms"] = round(1000 * statistics.median(ordered), 1)
-        figures[f"{method}_p99_ms"] = round(1000 * percentile(ordered, 0.99), 1)
     reported(f"load, 60 s, server process, {malloc}", figures)
     assert set(latencies) == {"ListGenerators", "GetGenerator", "ComputeLogVolumes", "Reweight", "Resample"}
     if "=" in malloc:
