@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from gendebias.errors import DegenerateWeightsError
+from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
 from gendebias.geometry.ess import genealogy_ess, island_ess, statistics
 from gendebias.geometry.kernels import (
     Particles,
@@ -79,6 +79,21 @@ class SMCSettings:
     max_moves: int = 100
     islands: int | None = None
     final_correlation: float = 0.1
+
+    def __post_init__(self) -> None:
+        # ess_threshold 1 is refused: rounding leaves the ESS of even equal weights under N, so no step would pass
+        checks = {"particles": self.particles is None or self.particles >= 1,
+                  "ess_threshold": 0.0 < self.ess_threshold < 1.0,
+                  "diversity": 0.0 <= self.diversity <= 1.0, "step_diversity": 0.0 <= self.step_diversity <= 1.0,
+                  "min_moves": self.min_moves >= 0, "max_moves": self.max_moves >= max(self.min_moves, 1),
+                  "islands": self.islands is None or self.islands >= 1,
+                  "final_correlation": -1.0 <= self.final_correlation <= 1.0}
+        for name, valid in checks.items():
+            if not valid:
+                raise InvalidArgumentError(f"SMCSettings.{name} = {getattr(self, name)!r} is out of range: particles "
+                                           ">= 1, ess_threshold in (0, 1), diversity and step_diversity in [0, 1], "
+                                           "min_moves >= 0, max_moves >= max(min_moves, 1), islands >= 1, "
+                                           "final_correlation in [-1, 1]", field=name)
 
 
 @dataclass
@@ -245,9 +260,8 @@ def _next_temperature(target: TemperedTarget, log_volumes: Tensor, beta: float, 
     def enough(weights: Tensor) -> bool:
         return sum(effective_sample_size(weights[rows]) for rows in members) >= wanted
 
-    def increments(delta: float) -> Tensor:
-        return target.tilt(delta, log_volumes).masked_fill(~finite, -math.inf) if delta > 0 else \
-            torch.zeros_like(log_volumes)
+    def increments(delta: float) -> Tensor:  # delta > 0: 1 - beta, a bisection midpoint, or at least 1e-12
+        return target.tilt(delta, log_volumes).masked_fill(~finite, -math.inf)
 
     if enough(increments(1.0 - beta)):
         return 1.0, increments(1.0 - beta)
