@@ -59,7 +59,6 @@ TESTS = (
     "tests/geometry/test_kernels.py",
     "tests/geometry/test_sir.py",
     "tests/geometry/test_smc.py",
-    "tests/geometry/test_smc.py",
     "tests/geometry/test_mcmc.py",
     "tests/geometry/test_samplers.py",
     "tests/jobs/test_jobs.py",

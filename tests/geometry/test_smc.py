@@ -22,6 +22,7 @@ from gendebias.geometry.smc import (
     smc,
     tilt_spread,
 )
+from gendebias.geometry.resample import resample
 from gendebias.geometry.weights import effective_sample_size
 
 
@@ -124,14 +125,37 @@ def test_tilt_spread_is_the_standard_deviation_of_the_finite_tilted_log_volumes(
     assert tilt_spread(goal, values[:1]) == 0.0 and tilt_spread(goal, values[3:]) == 0.0
 
 
+def test_island_labels_deal_the_particles_round_robin():
+    assert island_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    assert island_labels(4, 1).tolist() == [0, 0, 0, 0]
+
+
+def test_every_resampling_draws_its_own_seed_from_the_whole_62_bit_range(monkeypatch):
+    import gendebias.geometry.smc as module
+
+    seeds = []
+
+    def recording(log_weights, count, *, scheme, seed):
+        seeds.append(seed)
+        return resample(log_weights, count, scheme=scheme, seed=seed)
+
+    monkeypatch.setattr(module, "resample", recording)
+    _, _, trace = run(target(16, hinge(16, 1.0)), SMCSettings(islands=4))
+    assert len(seeds) == 4 * len(trace.schedule) and len(set(seeds)) == len(seeds)
+    assert all(0 <= seed < 2**62 for seed in seeds) and max(seeds) > 2**56
+
+
 def test_islands_are_resampled_on_their_own_systematically_and_their_normalisers_averaged():
     goal = target(2, hinge(2, 1.0))
     latents = torch.randn(256, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     log_volumes = torch.randn(256, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     initial = given(goal, latents, log_volumes)
     no_sweeps = SMCSettings(islands=4, ess_threshold=0.1, min_moves=0, diversity=0.0, final_correlation=1.0)
-    _, ancestors, trace = run(goal, no_sweeps, initial=initial)  # one step: the ESS at beta = 1 is enough
-    assert trace.schedule == [1.0] and trace.islands == 4
+    population, ancestors, trace = run(goal, no_sweeps, initial=initial)  # one step: the ESS at beta = 1 is enough
+    assert trace.schedule == [1.0] and trace.islands == 4 and trace.moves == [0]
+    values = statistics(population.latents, population.log_volumes)
+    spread = island_ess(values, island_labels(256, 4))
+    assert spread < genealogy_ess(values, ancestors) - 5 and trace.diversity == [spread]  # even with no sweeps
     parents, estimates = ancestors[0], []
     for rows in members(256, 4):
         weights = torch.softmax(log_volumes[rows], 0)
@@ -174,6 +198,7 @@ def test_settings_that_ask_for_no_diversity_get_exactly_the_least_sweeps(least):
     assert trace.moves == [least] * steps and goal.evaluations == 200 * (1 + least * steps)
     if least == 0:
         assert trace.correlation == [1.0] * steps and all(math.isnan(rate) for rate in trace.acceptance)
+        assert max(trace.diversity) < 0.9 * 200  # the genealogy sees the unmoved copies
 
 
 def test_steps_stop_sweeping_once_the_population_is_fully_diverse():
@@ -189,12 +214,17 @@ def test_sweeps_stop_at_max_moves_and_steps_left_under_half_diverse_are_marked_s
     assert trace.stuck == stuck and 0 < len(stuck) < len(trace.schedule)  # both kinds of step occur
 
 
-def test_a_budget_is_never_overspent_inside_the_sweeps():
-    goal = target(16, hinge(16, 1.0), max_evaluations=200 * 6 + 100)
+@pytest.mark.parametrize(("budget", "moves"), [
+    (400, [1]),  # the first step needs room for one sweep: it resamples and sweeps once
+    (700, [2]),  # a sweep of 200 evaluations does not fit the last 100: never overspent
+    (200 * (1 + 5) + 200 * 4, [5]),  # the next step needs as many sweeps as the last (5): it is not started
+])
+def test_a_budget_stops_before_a_step_or_sweep_it_cannot_afford(budget, moves):
+    assert run(target(16, hinge(16, 1.0)))[2].moves[0] == 5  # the unbudgeted run's first step
+    goal = target(16, hinge(16, 1.0), max_evaluations=budget)
     _, _, trace = run(goal)
-    assert trace.stopped == "max_evaluations" and trace.moves[0] < 6
-    assert goal.evaluations == 200 * (1 + sum(trace.moves))
-    assert goal.evaluations <= 200 * 6 + 100
+    assert trace.stopped == "max_evaluations" and trace.moves == moves and len(trace.schedule) == 1
+    assert goal.evaluations == 200 * (1 + sum(moves)) <= budget
 
 
 def test_rank_deficient_latents_never_survive_a_positive_rho_and_a_negative_one_is_refused():
@@ -204,7 +234,8 @@ def test_rank_deficient_latents_never_survive_a_positive_rho_and_a_negative_one_
     population, _, trace = run(target(4, half_rank_deficient, rho=0.5))
     assert trace.schedule[-1] == 1.0 and bool((population.latents[:, 0] > 0).all())
     run(target(4, half_rank_deficient, rho=0.0))  # the prior: nothing to refuse
-    with pytest.raises(DegenerateWeightsError, match=r"rho < 0 gives infinite weight to rank-deficient latents"):
+    message = r"^rho < 0 gives infinite weight to rank-deficient latents \(log_volume -inf\)$"
+    with pytest.raises(DegenerateWeightsError, match=message):
         run(target(4, half_rank_deficient, rho=-0.5))
 
 
