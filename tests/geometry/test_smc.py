@@ -12,6 +12,7 @@ from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
 from gendebias.generators import Generator
 from gendebias.geometry.ess import genealogy_ess, island_ess, statistics
 from gendebias.geometry.kernels import Particles, TemperedTarget
+from gendebias.geometry.resample import resample
 from gendebias.geometry.smc import (
     ISLAND_SIZE,
     ISLAND_SPREAD,
@@ -22,7 +23,6 @@ from gendebias.geometry.smc import (
     smc,
     tilt_spread,
 )
-from gendebias.geometry.resample import resample
 from gendebias.geometry.weights import effective_sample_size
 
 
@@ -37,7 +37,10 @@ def target(dimension, log_volume_function, rho=1.0, **budget):
     return TemperedTarget(generator, rho, "tilted", log_volume_function=log_volume_function, **budget)
 
 
-def run(goal, settings=SMCSettings(), particles=200, seed=0, **options):
+DEFAULT = SMCSettings()
+
+
+def run(goal, settings=DEFAULT, particles=200, seed=0, **options):
     return smc(goal, settings, particles, random=torch.Generator().manual_seed(seed), **options)
 
 
@@ -80,6 +83,7 @@ def test_the_threshold_counts_the_islands_ess_each_normalised_on_its_own():
     log_volumes[::2] += 5.0  # two islands at different levels: pooled weights would favour the first
     rows = members(400, 2)
     beta, increments = _next_temperature(target(2, hinge(2, 1.0)), 3 * log_volumes, 0.0, 0.5, rows)
+    assert 0.0 < beta < 1.0
     assert sum(effective_sample_size(increments[r]) for r in rows) == pytest.approx(200.0, rel=1e-9)
     assert effective_sample_size(increments) < 150
 
