@@ -279,3 +279,70 @@ def test_batch_resample_picks_its_sampler_from_a_pilot_by_default(tmp_path):
     assert again == summary, "a resumed job makes the same choice"
     with pytest.raises(InvalidArgumentError, match="serves samplers"):
         run_resample("ramp", tmp_path / "gibbs", proposals_count=100, n=10, sampler="gibbs", progress=False)
+
+
+def test_volume_shards_hold_the_library_values_tile_codes_and_singular_values(tmp_path):
+    from gendebias.geometry import singular_values, tile_codes
+
+    latents = np.random.default_rng(1).uniform(-1, 1, (300, 2))
+    np.save(tmp_path / "z.npy", latents)
+    summary = run_volumes("tent", tmp_path / "z.npy", tmp_path / "out", shard_size=128, tile_codes=True,
+                          singular_values=True, progress=False)
+    tent, batch = load_generator("tent"), torch.from_numpy(latents)
+    table = pq.read_table(sorted((tmp_path / "out" / "shards").glob("*.parquet")))
+    expected = log_volume(tent, batch, chunk_size=64)
+    assert table.column("latent_id").to_pylist() == list(range(300))
+    np.testing.assert_array_equal(table.column("log_volume").to_numpy(), expected.numpy())
+    np.testing.assert_array_equal(table.column("tile_code").to_numpy(), tile_codes(tent, batch).numpy())
+    sigma = np.stack(table.column("singular_values").to_numpy(zero_copy_only=False))
+    np.testing.assert_array_equal(sigma, singular_values(tent, batch, chunk_size=64).numpy())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())["shards"]
+    assert [entry["rows"] for entry in manifest] == [128, 128, 44] and summary["shards"] == 3
+    for entry, rows in zip(manifest, torch.split(expected, 128), strict=True):
+        assert entry["log_mass"] == pytest.approx(float(torch.logsumexp(rows, 0)), rel=1e-12)
+        assert entry["log_square_mass"] == pytest.approx(float(torch.logsumexp(2 * rows, 0)), rel=1e-12)
+        assert entry["log_max"] == float(rows.max())
+
+
+def test_sir_job_draws_carry_their_weights_in_the_whole_pool(tmp_path, steep):
+    from gendebias.jobs.shards import proposals as shard_proposals
+
+    spec, rate = steep
+    summary = run_resample(spec, tmp_path / "job", proposals_count=400, n=60, seed=5, sampler="sir",
+                           shard_size=100, progress=False)
+    generator = load_generator(spec)
+    pool = torch.cat([shard_proposals(generator, 5, i, 100) for i in range(4)]).double()
+    exact = torch.log_softmax(rate * pool[:, 0], 0)
+    drawn = pq.read_table(tmp_path / "job" / "resampled.parquet")
+    ids = drawn.column("latent_id").to_numpy()
+    np.testing.assert_allclose(drawn.column("log_weight").to_numpy(), exact.numpy()[ids], rtol=1e-9)
+    assert summary["max_weight"] == pytest.approx(float(exact.exp().max()), rel=1e-9)
+    assert summary["distinct"] == len(set(ids.tolist())) < 60
+
+
+def test_smc_job_summary_adds_up_its_shards(tmp_path):
+    summary = run_resample("tent", tmp_path / "smc", proposals_count=300, n=150, seed=2, sampler="smc",
+                           shard_size=100, progress=False)
+    manifest = json.loads((tmp_path / "smc" / "manifest.json").read_text())["shards"]
+    masses = torch.tensor([e["log_normalizer"] + math.log(e["rows"]) for e in manifest], dtype=torch.float64)
+    assert summary["log_normalizer"] == pytest.approx(float(torch.logsumexp(masses, 0)) - math.log(300), rel=1e-12)
+    assert summary["evaluations"] == sum(e["evaluations"] for e in manifest) > 300
+    assert summary["min_step_ess"] == min(e["min_ess"] for e in manifest)
+    drawn = pq.read_table(tmp_path / "smc" / "resampled.parquet")
+    assert drawn.num_rows == 150 and bool(np.isnan(drawn.column("log_weight").to_numpy()).all())
+    ids = drawn.column("latent_id").to_numpy()
+    assert summary["distinct"] == len(set(ids.tolist())) and ids.min() >= 0 and ids.max() < 300
+
+
+def test_batch_auto_quotes_its_pilot_and_takes_smc_where_the_pool_would_collapse(tmp_path, steep):
+    from gendebias.geometry import effective_sample_size
+    from gendebias.jobs.shards import shard_seed
+
+    spec, rate = steep
+    summary = run_resample(spec, tmp_path / "auto", proposals_count=600, n=100, seed=6, shard_size=300,
+                           progress=False)
+    pilot = load_generator(spec).sample_latents(600, seed=shard_seed(6, 0, 7)).double()
+    share = effective_sample_size(rate * pilot[:, 0]) / 600
+    assert share * 600 < 4 * 100 and summary["sampler"] == "smc"
+    assert summary["choice"] == (f"smc: a pilot of 600 prior latents had weight ESS {share:.1%}, so the pool of 600 "
+                                 f"is predicted to have ESS {share * 600:.0f} for n = 100")
