@@ -334,15 +334,15 @@ def test_smc_job_summary_adds_up_its_shards(tmp_path):
     assert summary["distinct"] == len(set(ids.tolist())) and ids.min() >= 0 and ids.max() < 300
 
 
-def test_batch_auto_quotes_its_pilot_and_takes_smc_where_the_pool_would_collapse(tmp_path, steep):
+def test_batch_auto_quotes_its_pilot_and_takes_smc_where_the_pool_is_too_small(tmp_path):
     from gendebias.geometry import effective_sample_size
     from gendebias.jobs.shards import shard_seed
 
-    spec, rate = steep
-    summary = run_resample(spec, tmp_path / "auto", proposals_count=600, n=100, seed=6, shard_size=300,
+    summary = run_resample("tent", tmp_path / "auto", proposals_count=300, n=100, seed=6, shard_size=150,
                            progress=False)
-    pilot = load_generator(spec).sample_latents(600, seed=shard_seed(6, 0, 7)).double()
-    share = effective_sample_size(rate * pilot[:, 0]) / 600
-    assert share * 600 < 4 * 100 and summary["sampler"] == "smc"
-    assert summary["choice"] == (f"smc: a pilot of 600 prior latents had weight ESS {share:.1%}, so the pool of 600 "
-                                 f"is predicted to have ESS {share * 600:.0f} for n = 100")
+    tent = load_generator("tent")
+    pilot = tent.sample_latents(300, seed=shard_seed(6, 0, 7))
+    share = effective_sample_size(log_volume(tent, pilot).double()) / 300
+    assert share * 300 < 4 * 100 and summary["sampler"] == "smc"
+    assert summary["choice"] == (f"smc: a pilot of 300 prior latents had weight ESS {share:.1%}, so the pool of 300 "
+                                 f"is predicted to have ESS {share * 300:.0f} for n = 100")
