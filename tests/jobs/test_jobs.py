@@ -287,15 +287,17 @@ def test_volume_shards_hold_the_library_values_tile_codes_and_singular_values(tm
     latents = np.random.default_rng(1).uniform(-1, 1, (300, 2))
     np.save(tmp_path / "z.npy", latents)
     summary = run_volumes("tent", tmp_path / "z.npy", tmp_path / "out", shard_size=128, tile_codes=True,
-                          singular_values=True, progress=False)
+                          singular_values=True, top_k=1, progress=False)
     tent, batch = load_generator("tent"), torch.from_numpy(latents)
     table = pq.read_table(sorted((tmp_path / "out" / "shards").glob("*.parquet")))
-    expected = log_volume(tent, batch, chunk_size=64)
+    expected = log_volume(tent, batch, top_k=1, chunk_size=64)
+    assert not torch.equal(expected, log_volume(tent, batch))  # the top singular value only
     assert table.column("latent_id").to_pylist() == list(range(300))
     np.testing.assert_array_equal(table.column("log_volume").to_numpy(), expected.numpy())
     np.testing.assert_array_equal(table.column("tile_code").to_numpy(), tile_codes(tent, batch).numpy())
     sigma = np.stack(table.column("singular_values").to_numpy(zero_copy_only=False))
-    np.testing.assert_array_equal(sigma, singular_values(tent, batch, chunk_size=64).numpy())
+    np.testing.assert_array_equal(sigma, singular_values(tent, batch, top_k=1, chunk_size=64).numpy())
+    assert summary["rows"] == 300 and summary["log_volume"]["mean"] == pytest.approx(float(expected.mean()), rel=1e-12)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())["shards"]
     assert [entry["rows"] for entry in manifest] == [128, 128, 44] and summary["shards"] == 3
     for entry, rows in zip(manifest, torch.split(expected, 128), strict=True):
@@ -321,17 +323,38 @@ def test_sir_job_draws_carry_their_weights_in_the_whole_pool(tmp_path, steep):
 
 
 def test_smc_job_summary_adds_up_its_shards(tmp_path):
-    summary = run_resample("tent", tmp_path / "smc", proposals_count=300, n=150, seed=2, sampler="smc",
-                           shard_size=100, progress=False)
+    """Tent at rho = 0.5: the normaliser ``E[vol^0.5]`` is exact, and the job's own sums must match its shards'."""
+    options = {"proposals_count": 300, "n": 150, "rho": 0.5, "seed": 2, "sampler": "smc", "shard_size": 100,
+               "progress": False}
+    summary = run_resample("tent", tmp_path / "smc", **options)
     manifest = json.loads((tmp_path / "smc" / "manifest.json").read_text())["shards"]
     masses = torch.tensor([e["log_normalizer"] + math.log(e["rows"]) for e in manifest], dtype=torch.float64)
     assert summary["log_normalizer"] == pytest.approx(float(torch.logsumexp(masses, 0)) - math.log(300), rel=1e-12)
+    tent = load_generator("tent").module
+    upper = (1 - tent.kink) / 2
+    stretch = [math.sqrt(1 + tent.slope**2 + step**2) ** 0.5 for step in (0.0, tent.step)]
+    mean = (1 - upper) * stretch[0] + upper * stretch[1]
+    error = math.sqrt(upper * (1 - upper) * (stretch[1] - stretch[0]) ** 2 / 300) / mean
+    assert abs(summary["log_normalizer"] - math.log(mean)) < 3 * error + 1e-3
     assert summary["evaluations"] == sum(e["evaluations"] for e in manifest) > 300
-    assert summary["min_step_ess"] == min(e["min_ess"] for e in manifest)
+    assert summary["min_step_ess"] == min(e["min_ess"] for e in manifest) and summary["file"] == "resampled.parquet"
+    assert all(e["stopped"] == "done" and e["beta"] == 1.0 and 0 < e["ess"] <= e["rows"] for e in manifest)
     drawn = pq.read_table(tmp_path / "smc" / "resampled.parquet")
     assert drawn.num_rows == 150 and bool(np.isnan(drawn.column("log_weight").to_numpy()).all())
     ids = drawn.column("latent_id").to_numpy()
     assert summary["distinct"] == len(set(ids.tolist())) and ids.min() >= 0 and ids.max() < 300
+    run_resample("tent", tmp_path / "again", **options)
+    assert same_folders(tmp_path / "smc", tmp_path / "again")  # every shard's SMC is seeded from the job's seed
+
+
+def test_shard_seeds_are_stable_63_bit_values():
+    """Seeds name the shards' proposals in every job folder ever written: they must never change."""
+    from gendebias.jobs.shards import shard_seed
+
+    assert shard_seed(1, 2, 3) == 8208089874740249663
+    assert shard_seed(1, 2) == shard_seed(1, 2, 0) == 3429124245899528385
+    assert shard_seed(0, 0, 7) == 6840754936244187882
+    assert all(0 <= shard_seed(seed, index) < 2**63 for seed in range(20) for index in range(20))
 
 
 def test_batch_auto_quotes_its_pilot_and_takes_smc_where_the_pool_is_too_small(tmp_path):
