@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -79,6 +80,8 @@ class SMCSettings:
     max_moves: int = 100
     islands: int | None = None
     final_correlation: float = 0.1
+    acceptance: Literal["exact", "delayed"] = "exact"
+    residual_limit: float = math.inf
 
     def __post_init__(self) -> None:
         # ess_threshold 1 is refused: rounding leaves the ESS of even equal weights under N, so no step would pass
@@ -87,13 +90,15 @@ class SMCSettings:
                   "diversity": 0.0 <= self.diversity <= 1.0, "step_diversity": 0.0 <= self.step_diversity <= 1.0,
                   "min_moves": self.min_moves >= 0, "max_moves": self.max_moves >= max(self.min_moves, 1),
                   "islands": self.islands is None or self.islands >= 1,
-                  "final_correlation": -1.0 <= self.final_correlation <= 1.0}
+                  "final_correlation": -1.0 <= self.final_correlation <= 1.0,
+                  "acceptance": self.acceptance in ("exact", "delayed"), "residual_limit": self.residual_limit >= 0}
         for name, valid in checks.items():
             if not valid:
                 raise InvalidArgumentError(f"SMCSettings.{name} = {getattr(self, name)!r} is out of range: particles "
                                            ">= 1, ess_threshold in (0, 1), diversity and step_diversity in [0, 1], "
                                            "min_moves >= 0, max_moves >= max(min_moves, 1), islands >= 1, "
-                                           "final_correlation in [-1, 1]", field=name)
+                                           "final_correlation in [-1, 1], acceptance 'exact' or 'delayed', "
+                                           "residual_limit >= 0", field=name)
 
 
 @dataclass
@@ -199,7 +204,8 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         if reason is not None:
             trace.stopped = reason
             break
-        population, accepted = ensemble_sweep(target, population, beta, step, halves, random)
+        population, accepted = ensemble_sweep(target, population, beta, step, halves, random,
+                                              acceptance=settings.acceptance, residual_limit=settings.residual_limit)
         rates.append(float(accepted.double().mean()))
         step = adapted_step(step, rates[-1])
         diversity = population_ess(population, ancestors, islands=islands)
