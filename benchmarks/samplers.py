@@ -57,8 +57,8 @@ def row(name: str, hinge: Hinge, sampler: str, n: int, runs: int, extra: dict[st
     reported = statistics.mean(d.ess for d in draws)
     evaluations = statistics.mean(d.evaluations for d in draws)
     bias = statistics.mean(shares) - exact
-    settings = extra.get("settings")
-    acceptance = getattr(settings, "acceptance", "exact") if sampler in ("auto", "smc") else ""
+    settings = extra.get("settings", SMCSettings())
+    acceptance = getattr(settings, "acceptance", "") if sampler in ("auto", "smc") else ""
     return {"generator": name, "sampler": sampler, "acceptance": acceptance, "ran": draws[0].sampler, "n": n,
             "runs": runs,
             "bias": round(bias, 4), "bias_over_se": round(bias / math.sqrt(spread / runs), 1),
@@ -78,11 +78,13 @@ def main() -> None:
                         help="SMC's move acceptance (default: SMCSettings')")
     parser.add_argument("--residual-limit", type=float, default=None,
                         help="SMCSettings.residual_limit for delayed acceptance (default: SMCSettings')")
+    parser.add_argument("--max-moves", type=int, default=None, help="SMCSettings.max_moves (default: SMCSettings')")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = {"hinge-64": Hinge(64, 0.5 * math.log(10.0)), "hinge-256": Hinge(256, 2.5)}
     changed = {key: value for key, value in (("acceptance", args.acceptance),
-                                             ("residual_limit", args.residual_limit)) if value is not None}
+                                             ("residual_limit", args.residual_limit),
+                                             ("max_moves", args.max_moves)) if value is not None}
     smc_settings = {"settings": SMCSettings(**changed)} if changed else {}
     samplers: list[tuple[str, dict[str, object]]] = [
         ("auto", smc_settings), ("smc", smc_settings), ("mcmc", {}),
