@@ -198,6 +198,15 @@ def test_a_budget_is_never_overspent_inside_the_sweeps():
     assert goal.evaluations <= 200 * 6 + 100
 
 
+@pytest.mark.parametrize(("gain", "delayed", "most"), [(1.0, True, 200), (4.0, False, 100)])
+def test_auto_acceptance_screens_below_ten_nats_of_spread_and_sweeps_at_most_its_own_cap(gain, delayed, most):
+    # 32 coordinates, half positive under the prior: rho * log_volume spreads gain * sqrt(32 / 4): 2.8 or 11.3 nats
+    goal = target(32, hinge(32, gain))
+    _, _, trace = run(goal, SMCSettings(final_correlation=-1.0, islands=1))  # the last step sweeps to the cap
+    assert trace.delayed is delayed and trace.moves[-1] == most and max(trace.moves) == most
+    assert (goal.evaluations < 200 * (1 + sum(trace.moves))) is delayed
+
+
 def test_delayed_acceptance_never_overspends_a_budget_and_evaluates_under_one_per_proposal():
     # a sweep is only started with room for every proposal's evaluation; the screen then evaluates fewer
     goal = target(16, hinge(16, 1.0), max_evaluations=200 * 6 + 100)
