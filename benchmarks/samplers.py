@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from gendebias.generators import Generator
-from gendebias.geometry import SIRSettings, sample
+from gendebias.geometry import SIRSettings, SMCSettings, sample
 
 
 class Hinge(nn.Module):
@@ -57,7 +57,10 @@ def row(name: str, hinge: Hinge, sampler: str, n: int, runs: int, extra: dict[st
     reported = statistics.mean(d.ess for d in draws)
     evaluations = statistics.mean(d.evaluations for d in draws)
     bias = statistics.mean(shares) - exact
-    return {"generator": name, "sampler": sampler, "ran": draws[0].sampler, "n": n, "runs": runs,
+    settings = extra.get("settings", SMCSettings())
+    acceptance = getattr(settings, "acceptance", "") if sampler in ("auto", "smc") else ""
+    return {"generator": name, "sampler": sampler, "acceptance": acceptance, "ran": draws[0].sampler, "n": n,
+            "runs": runs,
             "bias": round(bias, 4), "bias_over_se": round(bias / math.sqrt(spread / runs), 1),
             "measured_ess": round(measured, 1), "reported_ess": round(reported, 1),
             "reported_over_measured": round(reported / measured, 2), "evaluations": round(evaluations),
@@ -70,13 +73,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--cases", default="hinge-64,hinge-256")
+    parser.add_argument("--samplers", default="auto,smc,mcmc,sir")
+    parser.add_argument("--acceptance", choices=("exact", "delayed"), default=None,
+                        help="SMC's move acceptance (default: SMCSettings')")
+    parser.add_argument("--residual-limit", type=float, default=None,
+                        help="SMCSettings.residual_limit for delayed acceptance (default: SMCSettings')")
+    parser.add_argument("--max-moves", type=int, default=None, help="SMCSettings.max_moves (default: SMCSettings')")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = {"hinge-64": Hinge(64, 0.5 * math.log(10.0)), "hinge-256": Hinge(256, 2.5)}
+    changed = {key: value for key, value in (("acceptance", args.acceptance),
+                                             ("residual_limit", args.residual_limit),
+                                             ("max_moves", args.max_moves)) if value is not None}
+    smc_settings = {"settings": SMCSettings(**changed)} if changed else {}
     samplers: list[tuple[str, dict[str, object]]] = [
-        ("auto", {}), ("smc", {}), ("mcmc", {}), ("sir", {"settings": SIRSettings(proposals=10 * args.n)})]
+        ("auto", smc_settings), ("smc", smc_settings), ("mcmc", {}),
+        ("sir", {"settings": SIRSettings(proposals=10 * args.n)})]
+    wanted = args.samplers.split(",")
     for name in args.cases.split(","):
         for sampler, extra in samplers:
+            if sampler not in wanted:
+                continue
             if name == "hinge-256" and sampler in ("mcmc", "sir"):
                 continue  # both collapse there (measured ESS of a few latents); auto and smc are the question
             print(json.dumps(row(name, cases[name], sampler, args.n, args.runs, extra)), flush=True)

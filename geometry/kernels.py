@@ -37,6 +37,7 @@ from torch import Tensor
 
 from gendebias.errors import InvalidArgumentError
 from gendebias.geometry.ess import finite_log_volumes
+from gendebias.geometry.surrogate import Surrogate, fitted_surrogate
 from gendebias.geometry.volume import log_volume
 from gendebias.geometry.weights import tilted
 
@@ -215,9 +216,18 @@ def initial_step(latents: Tensor) -> float:
 
 
 def metropolis_sweep(target: TemperedTarget, particles: Particles, beta: float, step: float,
-                     reference: Reference, random: torch.Generator) -> tuple[Particles, Tensor]:
+                     reference: Reference, random: torch.Generator,
+                     surrogate: Surrogate | None = None) -> tuple[Particles, Tensor]:
     """One gpCN Metropolis–Hastings move of every particle; returns the new particles and the ``(N,)`` accepted
-    mask. Log-volumes are evaluated for every proposal (``N`` evaluations)."""
+    mask. Without a ``surrogate`` log-volumes are evaluated for every proposal (``N`` evaluations).
+
+    With one, the move is delayed acceptance (Christen & Fox, J. Comput. Graph. Stat. 2005): a proposal first
+    passes a screen that uses the surrogate log-volume ``s`` in place of the exact one,
+    ``min(1, r_s)`` with ``log r_s = [beta rho s(z') + log base(z') - log g(z')] - [same at z]``, and only the
+    proposals that pass are evaluated exactly and accepted with ``min(1, r / r_s)``,
+    ``log(r / r_s) = beta rho [(lv(z') - s(z')) - (lv(z) - s(z))]``. For a surrogate fixed during the move the
+    two stages together satisfy detailed balance with respect to ``pi_beta`` whatever the surrogate's quality: a
+    bad one only makes the second stage reject more."""
     latents = particles.latents
     flat = latents.flatten(1).to(torch.float64)
     noise = torch.randn(flat.shape, generator=random, dtype=torch.float64)
@@ -225,13 +235,28 @@ def metropolis_sweep(target: TemperedTarget, particles: Particles, beta: float, 
     moved = reference.mean + math.sqrt(1 - step**2) * (flat - reference.mean) + step * reference.draw(noise.to(flat))
     proposal = moved.to(latents.dtype).reshape(latents.shape)
     log_base = target.log_base(proposal)
-    log_volumes = target.log_volumes(proposal)
-    log_ratio = (target.tilt(beta, log_volumes) + log_base - reference.log_density(moved)) - \
-                (target.tilt(beta, particles.log_volumes) + particles.log_base - reference.log_density(flat))
+    uniforms = torch.rand(latents.shape[0], generator=random, dtype=torch.float64)
+    guess = torch.zeros_like(particles.log_volumes) if surrogate is None else surrogate.log_volumes(latents)
+    guess_moved = torch.zeros_like(log_base) if surrogate is None else surrogate.log_volumes(proposal)
+    # the first stage: a surrogate screen (all pass without a surrogate)
+    log_ratio = (target.tilt(beta, guess_moved) + log_base - reference.log_density(moved)) - \
+                (target.tilt(beta, guess) + particles.log_base - reference.log_density(flat))
     log_ratio = torch.nan_to_num(log_ratio.cpu(), nan=-math.inf)
     log_ratio = torch.where(torch.isneginf(log_base.cpu()), -math.inf, log_ratio)
-    uniforms = torch.rand(latents.shape[0], generator=random, dtype=torch.float64)
-    accepted = (uniforms.log() < log_ratio).to(latents.device)
+    screened = (uniforms.log() < log_ratio) if surrogate is not None else torch.ones_like(uniforms, dtype=torch.bool)
+    rows = torch.nonzero(screened).flatten().to(latents.device)
+    log_volumes = particles.log_volumes.clone()
+    if rows.numel():
+        log_volumes[rows.to(log_volumes.device)] = target.log_volumes(proposal[rows]).to(log_volumes)
+    second = target.tilt(beta, log_volumes - guess_moved.to(log_volumes)) - \
+        target.tilt(beta, particles.log_volumes - guess.to(log_volumes))
+    second = torch.nan_to_num(second.cpu(), nan=-math.inf)
+    if surrogate is None:  # one stage: the uniform decides on the whole ratio
+        accepted = screened & (uniforms.log() < log_ratio + second)
+    else:
+        later = torch.rand(latents.shape[0], generator=random, dtype=torch.float64)
+        accepted = screened & (later.log() < second)
+    accepted = accepted.to(latents.device)
     keep = accepted.reshape(-1, *([1] * (latents.ndim - 1)))
     result = Particles(torch.where(keep, proposal, latents), torch.where(accepted, log_volumes, particles.log_volumes),
                        torch.where(accepted, log_base, particles.log_base))
@@ -239,7 +264,8 @@ def metropolis_sweep(target: TemperedTarget, particles: Particles, beta: float, 
 
 
 def ensemble_sweep(target: TemperedTarget, particles: Particles, beta: float, step: float, halves: Tensor,
-                   random: torch.Generator) -> tuple[Particles, Tensor]:
+                   random: torch.Generator, *, acceptance: Literal["exact", "delayed"] = "exact",
+                   residual_limit: float = math.inf) -> tuple[Particles, Tensor]:
     """One gpCN move of every particle, the reference fitted to the *other* half of the population.
 
     A reference fitted to the particles it moves depends on each particle's own state, and the move is then no
@@ -248,6 +274,14 @@ def ensemble_sweep(target: TemperedTarget, particles: Particles, beta: float, st
     first half moves around a Gaussian fitted to the second, then the second around one fitted to the moved first
     (the complementary-ensemble construction of Goodman & Weare, Comm. App. Math. Comp. Sci. 2010). Each half's
     kernel is fixed given the other half, so the pair of moves leaves the product target invariant.
+
+    ``acceptance="delayed"``: each half's moves are delayed acceptance (:func:`metropolis_sweep`) screened by a
+    ridge surrogate (:func:`~gendebias.geometry.surrogate.fitted_surrogate`) fitted, like the reference, to the
+    other half's current latents and their exact log-volumes only. The surrogate is then one more part of a kernel
+    that is fixed given the other half, and the argument above holds unchanged; one fitted to the moving particles'
+    own states (or to anything that remembers them, such as their earlier proposals) would make the kernel depend on
+    the state it moves and break it. Where the surrogate's leave-one-out error times ``|beta rho|`` exceeds
+    ``residual_limit`` nats (or there is too little to fit), that half moves with exact acceptance.
     """
     accepted = torch.zeros(particles.latents.shape[0], dtype=torch.bool, device=particles.latents.device)
     for moving in (halves, ~halves):
@@ -257,13 +291,24 @@ def ensemble_sweep(target: TemperedTarget, particles: Particles, beta: float, st
             continue
         reference = fitted_reference(particles.latents[others]) if others.numel() > 1 else \
             prior_reference(particles.latents[0].numel())
-        moved, moved_accepted = metropolis_sweep(target, particles.take(chosen), beta, step, reference, random)
+        surrogate = screen(target, particles.take(others), beta, residual_limit) if acceptance == "delayed" else None
+        moved, moved_accepted = metropolis_sweep(target, particles.take(chosen), beta, step, reference, random,
+                                                 surrogate)
         particles = Particles(particles.latents.index_copy(0, chosen, moved.latents),
                               particles.log_volumes.index_copy(0, chosen.to(particles.log_volumes.device),
                                                                moved.log_volumes),
                               particles.log_base.index_copy(0, chosen.to(particles.log_base.device), moved.log_base))
         accepted[chosen] = moved_accepted
     return particles, accepted
+
+
+def screen(target: TemperedTarget, fitted_to: Particles, beta: float, residual_limit: float) -> Surrogate | None:
+    """The surrogate fitted to ``fitted_to`` if its leave-one-out error, scaled by ``|beta rho|``, is at most
+    ``residual_limit`` nats; else None (exact acceptance)."""
+    surrogate = fitted_surrogate(fitted_to.latents, fitted_to.log_volumes)
+    if surrogate is None or abs(beta * target.rho) * surrogate.residual > residual_limit:
+        return None
+    return surrogate
 
 
 def family_halves(ancestors: Tensor, random: torch.Generator) -> Tensor:

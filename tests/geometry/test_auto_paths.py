@@ -12,10 +12,12 @@ from torch import nn
 import gendebias.geometry.sampling as sampling
 from gendebias.errors import InvalidArgumentError
 from gendebias.generators import Generator
-from gendebias.geometry import SIRSettings, sample
+from gendebias.geometry import SIRSettings, SMCSettings, sample
 from gendebias.geometry.kernels import TemperedTarget
 from gendebias.geometry.progress import Progress
 from gendebias.geometry.weights import effective_sample_size
+
+EXACT = SMCSettings(acceptance="exact")  # one exact evaluation per proposal, so the evaluations add up
 
 
 def generator(dimension):
@@ -40,7 +42,7 @@ def measured(log_volumes, size):
 
 def test_auto_runs_smc_from_its_pilot_where_importance_weights_would_collapse():
     source, log_volume, seen = generator(16), hinge(1.5), []
-    result = sample(source, 100, seed=3, log_volume_function=log_volume, progress=seen.append)
+    result = sample(source, 100, seed=3, log_volume_function=log_volume, progress=seen.append, settings=EXACT)
     share, figures = measured(log_volume(pilot(source, 100, 3)), 100)
     assert 4 * 100 / share > 20 * 100  # the rule's reason holds
     assert result.sampler == "smc" and result.seed == 3
@@ -54,7 +56,7 @@ def test_auto_abandons_a_pool_worse_than_its_pilot_predicted_for_smc():
     source, seen = generator(2), []
     log_volume = lambda latents: 6.0 * (latents[:, 0] > 2.0).double()  # noqa: E731
     seed = next(s for s in range(100) if not bool((pilot(source, 100, s)[:, 0] > 2.0).any()))
-    result = sample(source, 100, seed=seed, log_volume_function=log_volume, progress=seen.append)
+    result = sample(source, 100, seed=seed, log_volume_function=log_volume, progress=seen.append, settings=EXACT)
     _, figures = measured(torch.zeros(100, dtype=torch.float64), 100)
     match = re.fullmatch(rf"smc: {re.escape(figures)}; the pool of 400 had ESS (\d+\.\d) only", result.choice)
     assert match and float(match.group(1)) < 2 * 100
@@ -138,7 +140,7 @@ MASSES = r"\[\d\.\d{3}, \d\.\d{3}, 0\.000\]"
 def test_balanced_fixes_the_pilot_masses_mixed_with_uniform_then_reweights(recorded, sampler, prefix, why):
     seen = []
     options = {"target": "balanced", "rho": 0.5, "log_volume_function": hinge(4.0),
-               "class_probabilities": three_classes, "sampler": sampler}
+               "class_probabilities": three_classes, "sampler": sampler, "settings": EXACT}
     result = sample(generator(8), 50, seed=7, progress=seen.append, **options)
     (pilot_rho, pilot_masses), (correction_rho, _) = recorded["weights"]
     assert pilot_rho == 0.5 and correction_rho == 1.0

@@ -186,7 +186,7 @@ def test_the_final_population_is_diverse_and_has_forgotten_the_last_resampling()
 
 def test_the_final_diversity_counts_the_islands_spread():
     goal = target(32, hinge(32, 3.0))
-    population, ancestors, trace = run(goal, SMCSettings(islands=4, max_moves=3))
+    population, ancestors, trace = run(goal, SMCSettings(islands=4, max_moves=3, acceptance="exact"))
     values = statistics(population.latents, population.log_volumes)
     islands = island_ess(values, island_labels(200, 4))
     assert islands < genealogy_ess(values, ancestors) - 10  # the islands drifted apart: only their spread shows it
@@ -196,7 +196,8 @@ def test_the_final_diversity_counts_the_islands_spread():
 @pytest.mark.parametrize("least", [0, 2])
 def test_settings_that_ask_for_no_diversity_get_exactly_the_least_sweeps(least):
     goal = target(16, hinge(16, 1.0))
-    settings = SMCSettings(min_moves=least, step_diversity=0.0, diversity=0.0, final_correlation=1.0)
+    settings = SMCSettings(min_moves=least, step_diversity=0.0, diversity=0.0, final_correlation=1.0,
+                           acceptance="exact")
     _, _, trace = run(goal, settings)
     steps = len(trace.schedule)
     assert trace.moves == [least] * steps and goal.evaluations == 200 * (1 + least * steps)
@@ -224,11 +225,29 @@ def test_sweeps_stop_at_max_moves_and_steps_left_under_half_diverse_are_marked_s
     (200 * (1 + 5) + 200 * 4, [5]),  # the next step needs as many sweeps as the last (5): it is not started
 ])
 def test_a_budget_stops_before_a_step_or_sweep_it_cannot_afford(budget, moves):
-    assert run(target(16, hinge(16, 1.0)))[2].moves[0] == 5  # the unbudgeted run's first step
+    exact = SMCSettings(acceptance="exact")  # one evaluation per proposal
+    assert run(target(16, hinge(16, 1.0)), exact)[2].moves[0] == 5  # the unbudgeted run's first step
     goal = target(16, hinge(16, 1.0), max_evaluations=budget)
-    _, _, trace = run(goal)
+    _, _, trace = run(goal, exact)
     assert trace.stopped == "max_evaluations" and trace.moves == moves and len(trace.schedule) == 1
     assert goal.evaluations == 200 * (1 + sum(moves)) <= budget
+
+
+@pytest.mark.parametrize(("gain", "delayed", "most"), [(1.0, True, 200), (4.0, False, 100)])
+def test_auto_acceptance_screens_below_ten_nats_of_spread_and_sweeps_at_most_its_own_cap(gain, delayed, most):
+    # 32 coordinates, half positive under the prior: rho * log_volume spreads gain * sqrt(32 / 4): 2.8 or 11.3 nats
+    goal = target(32, hinge(32, gain))
+    _, _, trace = run(goal, SMCSettings(final_correlation=-1.0, islands=1))  # the last step sweeps to the cap
+    assert trace.delayed is delayed and trace.moves[-1] == most and max(trace.moves) == most
+    assert (goal.evaluations < 200 * (1 + sum(trace.moves))) is delayed
+
+
+def test_delayed_acceptance_never_overspends_a_budget_and_evaluates_under_one_per_proposal():
+    # a sweep is only started with room for every proposal's evaluation; the screen then evaluates fewer
+    goal = target(16, hinge(16, 1.0), max_evaluations=200 * 6 + 100)
+    _, _, trace = run(goal, SMCSettings(acceptance="delayed"))
+    assert trace.stopped == "max_evaluations" and goal.evaluations <= 200 * 6 + 100
+    assert 200 < goal.evaluations < 200 * (1 + 0.8 * sum(trace.moves))
 
 
 def test_rank_deficient_latents_never_survive_a_positive_rho_and_a_negative_one_is_refused():
