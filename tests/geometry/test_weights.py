@@ -79,3 +79,30 @@ def test_max_weight_takes_rank_deficient_latents_and_names_bad_input():
     assert max_weight(weights) == pytest.approx(0.75, rel=1e-12)
     with pytest.raises(InvalidArgumentError, match=r"^log_weights must be finite or -inf; 1 entries are not"):
         max_weight(torch.tensor([0.0, math.nan]))
+
+
+def test_log_prior_is_checked_like_every_log_density_and_refused_for_the_uniform_target():
+    volumes, proposal = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+    with pytest.raises(InvalidArgumentError, match=r"^log_prior has shape \(2,\) but log_volumes has \(3,\)$"):
+        log_weights(volumes, log_proposal=proposal, log_prior=torch.zeros(2))
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^log_prior must be finite or -inf; 1 entries are not \(first index 1\)$"):
+        log_weights(volumes, log_proposal=proposal, log_prior=torch.tensor([0.0, math.nan, 0.0]))
+    outside = log_weights(volumes, log_proposal=proposal, log_prior=torch.tensor([0.0, -math.inf, 0.0]))
+    assert outside.tolist() == [math.log(0.5), -math.inf, math.log(0.5)]  # outside the prior: weight 0
+    with pytest.raises(InvalidArgumentError, match=r"^target='tilted' with log_proposal also needs log_prior "
+                                                   r"\(the latent prior's log density\)$"):
+        log_weights(volumes, log_proposal=proposal)
+    with pytest.raises(InvalidArgumentError,
+                       match=r"^target='uniform' does not use log_prior; pass log_proposal only$"):
+        log_weights(volumes, target="uniform", log_prior=proposal)
+
+
+def test_tilted_refuses_rank_deficient_latents_for_negative_rho_only():
+    from gendebias.geometry.weights import tilted
+
+    volumes = torch.tensor([1.0, -math.inf], dtype=torch.float64)
+    assert tilted(volumes, 0.0).tolist() == [0.0, 0.0] and tilted(volumes, 2.0).tolist() == [2.0, -math.inf]
+    with pytest.raises(DegenerateWeightsError, match=r"^rho=-1.0 < 0 gives infinite weight to the 1 rank-deficient "
+                                                     r"latents \(log_volume -inf\); drop them before weighting$"):
+        tilted(volumes, -1.0)

@@ -284,11 +284,11 @@ def test_batch_resample_picks_its_sampler_from_a_pilot_by_default(tmp_path):
 def test_volume_shards_hold_the_library_values_tile_codes_and_singular_values(tmp_path):
     from gendebias.geometry import singular_values, tile_codes
 
-    latents = np.random.default_rng(1).uniform(-1, 1, (300, 2))
+    latents = np.random.default_rng(1).uniform(-1, 1, (300, 2)).astype(np.float32)  # tent computes in float64
     np.save(tmp_path / "z.npy", latents)
     summary = run_volumes("tent", tmp_path / "z.npy", tmp_path / "out", shard_size=128, tile_codes=True,
                           singular_values=True, top_k=1, progress=False)
-    tent, batch = load_generator("tent"), torch.from_numpy(latents)
+    tent, batch = load_generator("tent"), torch.from_numpy(latents).double()
     table = pq.read_table(sorted((tmp_path / "out" / "shards").glob("*.parquet")))
     expected = log_volume(tent, batch, top_k=1, chunk_size=64)
     assert not torch.equal(expected, log_volume(tent, batch))  # the top singular value only
@@ -343,6 +343,8 @@ def test_smc_job_summary_adds_up_its_shards(tmp_path):
     assert drawn.num_rows == 150 and bool(np.isnan(drawn.column("log_weight").to_numpy()).all())
     ids = drawn.column("latent_id").to_numpy()
     assert summary["distinct"] == len(set(ids.tolist())) and ids.min() >= 0 and ids.max() < 300
+    shards = pq.read_table(sorted((tmp_path / "smc" / "shards").glob("*.parquet")))
+    assert shards.column("latent_id").to_pylist() == list(range(300)) and shards.column("latents").type.list_size == 2
     run_resample("tent", tmp_path / "again", **options)
     assert same_folders(tmp_path / "smc", tmp_path / "again")  # every shard's SMC is seeded from the job's seed
 
