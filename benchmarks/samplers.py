@@ -79,12 +79,14 @@ def main() -> None:
     parser.add_argument("--residual-limit", type=float, default=None,
                         help="SMCSettings.residual_limit for delayed acceptance (default: SMCSettings')")
     parser.add_argument("--max-moves", type=int, default=None, help="SMCSettings.max_moves (default: SMCSettings')")
+    parser.add_argument("--smc", default="{}", help='other SMCSettings fields as JSON, e.g. \'{"ess_threshold": 0.3}\'')
     args = parser.parse_args()
     torch.set_num_threads(1)
     cases = {"hinge-64": Hinge(64, 0.5 * math.log(10.0)), "hinge-256": Hinge(256, 2.5)}
     changed = {key: value for key, value in (("acceptance", args.acceptance),
                                              ("residual_limit", args.residual_limit),
                                              ("max_moves", args.max_moves)) if value is not None}
+    changed.update(json.loads(args.smc))
     smc_settings = {"settings": SMCSettings(**changed)} if changed else {}
     samplers: list[tuple[str, dict[str, object]]] = [
         ("auto", smc_settings), ("smc", smc_settings), ("mcmc", {}),

@@ -207,3 +207,8 @@ def record(generator: GeneratorLike, latents: Tensor) -> tuple[list[Tensor], Non
             generator(inputs)
     report = Nonlinearities(tuple(recorder.piecewise), tuple(sorted(recorder.smooth)))
     return [p.detach() for p in recorder.patterns], report
+
+
+def activation_patterns(generator: GeneratorLike, latents: Tensor) -> list[Tensor]:
+    """The activation patterns of :func:`record` alone: one ``(N, m_i)`` tensor per piecewise-linear call."""
+    return record(generator, latents)[0]

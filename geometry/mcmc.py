@@ -18,14 +18,9 @@ import torch
 from torch import Tensor
 
 from gendebias.geometry.ess import multichain_ess, statistics
-from gendebias.geometry.kernels import (
-    Particles,
-    TemperedTarget,
-    adapted_step,
-    ensemble_sweep,
-    initial_step,
-)
+from gendebias.geometry.kernels import Particles, TemperedTarget, ensemble_sweep
 from gendebias.geometry.progress import Progress
+from gendebias.geometry.proposals import initial_choice, whitened_jump
 
 
 @dataclass(frozen=True)
@@ -39,14 +34,16 @@ class MCMCSettings:
 
 @dataclass
 class MCMCTrace:
-    """``acceptance`` after burn-in (burn-in's if it never got there), the final ``step_size``, ``chains`` and the
-    states ``kept_per_chain``."""
+    """``acceptance`` after burn-in (burn-in's if it never got there), the ``step_size`` and ``block``
+    (coordinates moved per proposal) of the move chosen in burn-in and kept after it, ``chains`` and the states
+    ``kept_per_chain``."""
 
     acceptance: float
     step_size: float
     chains: int
     kept_per_chain: int
     stopped: str = "done"
+    block: int = 0
 
 
 def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *, random: torch.Generator,
@@ -55,15 +52,17 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
     seed = int(torch.randint(0, 2**62, (1,), generator=random))
     latents = target.generator.sample_latents(chains, seed=seed)
     state = Particles(latents, target.log_volumes(latents), target.log_base(latents))
-    step, stopped = initial_step(latents), "done"
+    move, stopped = initial_choice(latents), "done"
     halves = torch.arange(chains) % 2 == 0
     warmup: list[float] = []
     for _ in range(settings.burn_in):
         if (stopped := target.affordable(chains) or "done") != "done":
             break
-        state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
+        before, spent = state.latents.flatten(1).double(), target.evaluations
+        state, accepted = ensemble_sweep(target, state, 1.0, move.current(), halves, random)
         warmup.append(float(accepted.double().mean()))
-        step = adapted_step(step, warmup[-1])
+        jump = whitened_jump(before, state.latents.flatten(1).double()) / max(target.evaluations - spent, 1)
+        move = move.after(warmup[-1], jump, before.shape[1])
     kept: list[Particles] = []
     rates: list[float] = []
     per_chain = math.ceil(n / chains)
@@ -71,7 +70,7 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
         for _ in range(settings.thin):
             if (stopped := target.affordable(chains) or "done") != "done":
                 break
-            state, accepted = ensemble_sweep(target, state, 1.0, step, halves, random)
+            state, accepted = ensemble_sweep(target, state, 1.0, move.current(), halves, random)
             rates.append(float(accepted.double().mean()))
         if stopped == "done":
             kept.append(state)
@@ -81,5 +80,7 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
     traces = torch.stack([statistics(k.latents, k.log_volumes) for k in kept]) if kept else None
     ess = 0.0 if traces is None else multichain_ess(traces) * samples.shape[0] / (len(kept) * chains)
     rates = rates or warmup  # stopped during burn-in: report the burn-in acceptance rather than nothing
-    trace = MCMCTrace(sum(rates) / len(rates) if rates else math.nan, step, chains, len(kept), stopped)
+    kept_move = move.current()
+    trace = MCMCTrace(sum(rates) / len(rates) if rates else math.nan, kept_move.step, chains, len(kept), stopped,
+                      kept_move.block or latents[0].numel())
     return samples, ess, trace

@@ -36,16 +36,9 @@ from torch import Tensor
 
 from gendebias.errors import DegenerateWeightsError, InvalidArgumentError
 from gendebias.geometry.ess import genealogy_ess, island_ess, statistics
-from gendebias.geometry.kernels import (
-    Particles,
-    TemperedTarget,
-    adapted_step,
-    correlation_with_start,
-    ensemble_sweep,
-    family_halves,
-    initial_step,
-)
+from gendebias.geometry.kernels import Particles, TemperedTarget, correlation_with_start, ensemble_sweep, family_halves
 from gendebias.geometry.progress import Progress
+from gendebias.geometry.proposals import MoveChoice, initial_choice, whitened_jump
 from gendebias.geometry.resample import resample
 from gendebias.geometry.weights import effective_sample_size
 
@@ -65,15 +58,17 @@ RESIDUAL_LIMIT = 4.0
 of ``benchmarks/samplers.py``, at 0.7 nats of ``beta * rho`` times the leave-one-out residual 22% of the proposals
 needed an exact evaluation, at 3.2 nats 55%, from 4 nats on two thirds or more (80% at 6-7 nats), while the lower
 acceptance of the two stages shrinks the step. So above 4 nats the moves are exact."""
-MAX_MOVES = {"delayed": 200, "exact": 100}
-"""Sweeps per tempering step at most, by acceptance. With delayed acceptance a sweep costs about half the
-evaluations, and the step stays diverse only with room for more of them: on the 64-dimensional hinge (32 runs of
-200) 100 sweeps left a measured ESS of 64 (reported 150), 200 gave 189 (reported 178) for 266 evaluations per
-measured effective sample; exact acceptance, 627 with 100 sweeps and 501 with 200."""
+MAX_MOVES = {"delayed": 200, "exact": 300}
+"""Sweeps per tempering step at most, by acceptance. On the 64-dimensional hinge (4.6 nats, 32 runs of 200) with
+delayed acceptance and block moves the steps took 27-49 sweeps and the last about 120 (200 is room to spare; 100
+had left a measured ESS of 64 with moves of all coordinates). Exact acceptance is the default at spreads of 10 nats
+and more, where every step needs many: on the 256-dimensional hinge (20 nats, 8 runs, block moves) 100 sweeps
+ran out at most steps, and 300 gave a measured ESS of 93 (4 islands) or 201 (one population)."""
 DELAYED_SPREAD = ISLAND_SPREAD
 """``acceptance="auto"`` screens with the surrogate only below this spread of ``rho * log_volume`` (nats, base
-particles). On the 256-dimensional hinge (20 nats, 8 runs) delayed acceptance with 200 sweeps left a bias of
-10.1 SE and a measured ESS of 11 (reported 34) for 50,299 evaluations per measured effective sample, where exact
+particles). On the 256-dimensional hinge (20 nats, 8 runs; moves of all coordinates, a surrogate linear in the
+latents) delayed acceptance with 200 sweeps left a bias of 10.1 SE and a measured ESS of 11 (reported 34) for
+50,299 evaluations per measured effective sample, where exact
 acceptance with 100 sweeps gave 5.4 SE, 27 (reported 35) and 12,237: above 4 nats of surrogate error the moves
 are exact anyway, and the early sweeps' smaller steps leave a population that mixes worse."""
 
@@ -87,8 +82,10 @@ class SMCSettings:
     :data:`ISLANDS` where the base particles' ``rho * log_volume`` spreads over :data:`ISLAND_SPREAD` nats or
     more, where moves cannot mix and only the islands' spread shows it, else one). After
     the last step the sweeps also go on until the particles' correlation with where that step started is at most
-    ``final_correlation``: the O(1/N) bias of the reweighting and resampling only fades as the moves mix (on a
-    16-dimensional hinge, 2 final sweeps left a 3.5 SE bias over 32 runs that 15 removed). ``acceptance``:
+    ``final_correlation`` (:func:`~gendebias.geometry.kernels.correlation_with_start`): the O(1/N) bias of the
+    reweighting and resampling only fades as the moves mix (on a 16-dimensional hinge, 2 final sweeps left a 3.5 SE
+    bias over 32 runs that 15 removed; on the 64-dimensional hinge with block moves and an inflated reference, 0.1
+    left -3.1 SE over 32 runs and 0.05 -1.4 SE for 14% more evaluations). ``acceptance``:
     ``"delayed"`` screens each proposal with a ridge surrogate of the log-volume fitted to the other half of the
     population and evaluates only those that pass (:func:`~gendebias.geometry.kernels.ensemble_sweep`); a half
     whose surrogate errs by more than ``residual_limit`` nats of ``beta * rho * log_volume`` (leave-one-out) moves
@@ -103,7 +100,7 @@ class SMCSettings:
     min_moves: int = 1
     max_moves: int | None = None
     islands: int | None = None
-    final_correlation: float = 0.1
+    final_correlation: float = 0.05
     acceptance: Literal["auto", "exact", "delayed"] = "auto"
     residual_limit: float = RESIDUAL_LIMIT
 
@@ -130,7 +127,9 @@ class SMCSettings:
 @dataclass
 class SMCTrace:
     """What happened, step by step: ``schedule`` (beta after each step), ``step_ess`` (ESS of the incremental
-    weights, before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes``, ``moves`` (sweeps
+    weights, before resampling), ``acceptance`` (mean over the step's sweeps), ``step_sizes`` (of the moves of all
+    coordinates), ``blocks`` (coordinates per block move) and ``blocked`` (the share of sweeps that moved blocks;
+    :class:`~gendebias.geometry.proposals.MoveChoice`), ``moves`` (sweeps
     run), ``correlation`` (with the step's start, after its sweeps), ``diversity`` (the population's genealogy ESS
     after them), ``stuck`` (the betas whose sweeps ran out with the population's ESS under half the particles);
     ``log_normalizer`` estimates ``log E_base[exp(rho log_volume)]`` (the mean of the islands' estimates);
@@ -143,6 +142,8 @@ class SMCTrace:
     step_ess: list[float] = field(default_factory=list)
     acceptance: list[float] = field(default_factory=list)
     step_sizes: list[float] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)
+    blocked: list[float] = field(default_factory=list)
     moves: list[int] = field(default_factory=list)
     correlation: list[float] = field(default_factory=list)
     diversity: list[float] = field(default_factory=list)
@@ -177,8 +178,8 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
     settings = resolved(settings, spread)
     islands = max(1, min(wanted_islands, particles // ISLAND_SIZE))
     members = [torch.arange(island, particles, islands) for island in range(islands)]  # island i % islands
-    trace, beta, step = SMCTrace(particles=particles, islands=islands, delayed=settings.acceptance == "delayed"), \
-        0.0, initial_step(population.latents)
+    trace, beta, move = SMCTrace(particles=particles, islands=islands, delayed=settings.acceptance == "delayed"), \
+        0.0, initial_choice(population.latents)
     lineage: list[Tensor] = []
     log_normalizers = torch.zeros(islands, dtype=torch.float64)
     while beta < 1.0:
@@ -201,7 +202,7 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
         population, beta = population.take(parents.to(population.latents.device)), next_beta
         lineage.append(parents)
         trace.schedule.append(beta)
-        population, step = _move(target, settings, population, beta, step, _ancestors(lineage), trace, random)
+        population, move = _move(target, settings, population, beta, move, _ancestors(lineage), trace, random)
         if progress is not None:
             progress(Progress("smc", beta, target.evaluations, len(trace.schedule), trace.step_ess[-1]))
         if trace.stopped != "done":
@@ -210,8 +211,8 @@ def smc(target: TemperedTarget, settings: SMCSettings, particles: int, *, random
     return population, _ancestors(lineage), trace
 
 
-def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, beta: float, step: float,
-          ancestors: list[Tensor], trace: SMCTrace, random: torch.Generator) -> tuple[Particles, float]:
+def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, beta: float, move: MoveChoice,
+          ancestors: list[Tensor], trace: SMCTrace, random: torch.Generator) -> tuple[Particles, MoveChoice]:
     """Sweeps at ``beta`` until the population is diverse again: its genealogy ESS (:func:`population_ess`)
     reaches the wanted share of the particles (or the budget stops them). Each half of the families moves around a
     Gaussian fitted to the other half (:func:`ensemble_sweep`). The halves mix the islands: where islands drift
@@ -220,6 +221,7 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
     halves = family_halves(ancestors[0], random)
     start = population
     rates: list[float] = []
+    blocks = 0
     count = population.latents.shape[0]
     final = beta >= 1.0
     wanted = (settings.diversity if final else settings.step_diversity) * count
@@ -235,10 +237,13 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         if reason is not None:
             trace.stopped = reason
             break
-        population, accepted = ensemble_sweep(target, population, beta, step, halves, random,
+        before, spent, blocked = population.latents.flatten(1).double(), target.evaluations, move.blocked
+        population, accepted = ensemble_sweep(target, population, beta, move.current(), halves, random,
                                               acceptance=acceptance, residual_limit=settings.residual_limit)
         rates.append(float(accepted.double().mean()))
-        step = adapted_step(step, rates[-1])
+        jump = whitened_jump(before, population.latents.flatten(1).double()) / max(target.evaluations - spent, 1)
+        move = move.after(rates[-1], jump, before.shape[1])
+        blocks += blocked
         diversity = population_ess(population, ancestors, islands=islands)
         if final:
             remembered = correlation_with_start(start, population)
@@ -247,9 +252,11 @@ def _move(target: TemperedTarget, settings: SMCSettings, population: Particles, 
         trace.stuck.append(beta)
     trace.moves.append(len(rates))
     trace.acceptance.append(sum(rates) / len(rates) if rates else math.nan)
-    trace.step_sizes.append(step)
+    trace.step_sizes.append(move.full.step)
+    trace.blocks.append(move.block.block or population.latents[0].numel())
+    trace.blocked.append(blocks / len(rates) if rates else 0.0)
     trace.correlation.append(correlation_with_start(start, population) if rates else 1.0)
-    return population, step
+    return population, move
 
 
 def _ancestors(lineage: list[Tensor]) -> list[Tensor]:

@@ -1,15 +1,22 @@
 """A cheap linear surrogate of the log-volume, for delayed-acceptance moves (:mod:`gendebias.geometry.kernels`).
 
-Ridge regression of the exact log-volumes of already evaluated latents on their flattened coordinates, solved in its
-dual form (an ``N x N`` Gram matrix, so it costs the same in 64 or 100,000 dimensions):
+Ridge regression of the exact log-volumes of already evaluated latents on features of them (their flattened
+coordinates, and the generator's activation pattern where it has one), solved in its dual form (an ``N x N`` Gram
+matrix, so it costs the same for 64 or 100,000 features):
 
-    s(z) = offset + (z - mean) . w,   w = X^T (X X^T + lambda I)^{-1} (y - offset)
+    s(x) = offset + (x - mean) . w,   w = X^T (X X^T + lambda I)^{-1} (y - offset)
 
-with ``X`` the centred latents and ``y`` their log-volumes (finite ones only; repeated latents, e.g. resampled
+with ``X`` the centred features and ``y`` their log-volumes (finite ones only; repeated rows, e.g. resampled
 copies, counted once). The penalty ``lambda`` is picked from :data:`PENALTIES` (times the mean squared norm of the
-centred latents) by the exact leave-one-out residuals of ridge regression, ``e_i / (1 - H_ii)`` (Hastie, Tibshirani
+centred features) by the exact leave-one-out residuals of ridge regression, ``e_i / (1 - H_ii)`` (Hastie, Tibshirani
 & Friedman, "The Elements of Statistical Learning", 2nd ed., section 7.10); their root mean square is kept as the
-surrogate's ``residual``, the error to expect on a latent it was not fitted to.
+surrogate's ``residual``, the error to expect on a latent it was not fitted to. The same residuals choose between the
+latents alone, the activation pattern alone and both, the simplest within one standard error of the best: a
+piecewise-affine generator's log-volume is a function of its pattern, and where it is close to linear in it the
+pattern alone fits from fewer points (on the 64-dimensional hinge, from 100 latents: 0.14 nats against 3.8 for the
+latents alone), while from fewer points than latent dimensions the pattern's many columns fit noise and are not
+offered (``digits-gan``, 16 dimensions, 30 latents, so 15 points per half: SMC took 4,126 evaluations with them and
+2,415 without).
 
 The surrogate knows nothing about the generator: it is only ever a screen. Delayed acceptance stays exact for any
 surrogate held fixed during a move, and a poor one only costs rejections (``docs/samplers.md``).
@@ -29,24 +36,28 @@ FEWEST_POINTS = 8  # fewer distinct evaluated latents than this: no surrogate
 
 @dataclass(frozen=True)
 class Surrogate:
-    """``s(z) = offset + (z - mean) . weights`` on flattened latents (float64, on the CPU); ``residual``: the root
-    mean square leave-one-out error of the fit, in nats of log-volume."""
+    """``s(x) = offset + (x[start:stop] - mean) . weights`` on flattened features ``x`` (float64, on the CPU);
+    ``residual``: the root mean square leave-one-out error of the fit, in nats of log-volume."""
 
     mean: Tensor
     weights: Tensor
     offset: float
     residual: float
+    columns: tuple[int, int | None] = (0, None)
 
-    def log_volumes(self, latents: Tensor) -> Tensor:
-        """``(N,)`` float64 predicted log-volumes of latents ``(N, *latent_shape)``, on the latents' device."""
-        flat = latents.flatten(1).to(torch.float64)
+    def log_volumes(self, features: Tensor) -> Tensor:
+        """``(N,)`` float64 predicted log-volumes of features ``(N, ...)`` (latents, or what
+        :meth:`~gendebias.geometry.kernels.TemperedTarget.features` makes of them), on their device."""
+        flat = features.flatten(1).to(torch.float64)[:, slice(*self.columns)]
         return (flat - self.mean.to(flat.device)) @ self.weights.to(flat.device) + self.offset
 
 
-def fitted_surrogate(latents: Tensor, log_volumes: Tensor) -> Surrogate | None:
-    """The ridge surrogate fitted to latents ``(N, *latent_shape)`` and their exact log-volumes ``(N,)``; None with
-    fewer than :data:`FEWEST_POINTS` distinct latents of finite log-volume."""
-    flat = latents.flatten(1).to(torch.float64).cpu()
+def fitted_surrogate(features: Tensor, log_volumes: Tensor, *, split: int | None = None) -> Surrogate | None:
+    """The ridge surrogate fitted to features ``(N, ...)`` (flattened; latents, or latents followed by other
+    columns) and their exact log-volumes ``(N,)``; None with fewer than :data:`FEWEST_POINTS` distinct rows of finite
+    log-volume. With ``split``, the columns before it, those after it and all of them are each fitted and the one
+    with the smallest leave-one-out error is kept (fewer columns fit better from few points where they suffice)."""
+    flat = features.flatten(1).to(torch.float64).cpu()
     values = log_volumes.to(torch.float64).cpu()
     finite = torch.isfinite(values)
     flat, values = flat[finite], values[finite]
@@ -54,9 +65,28 @@ def fitted_surrogate(latents: Tensor, log_volumes: Tensor) -> Surrogate | None:
         return None
     flat, first = _distinct(flat)
     values = values[first]
-    count = flat.shape[0]
-    if count < FEWEST_POINTS:
+    if flat.shape[0] < FEWEST_POINTS:
         return None
+    width = flat.shape[1]
+    candidates: list[tuple[int, int | None]] = [(0, None)]
+    if split is not None and 0 < split <= width:
+        # the activation pattern only with at least as many points as latent dimensions: from fewer, ridge cannot
+        # tell which of its many columns matter, and proposals switch units the fit never saw switch
+        offered = split < width and flat.shape[0] >= split
+        candidates = [(0, split), (split, None), (0, None)] if offered else [(0, split)]
+    fits = [fit for columns in candidates if (fit := _ridge(flat[:, slice(*columns)], values, columns)) is not None]
+    if not fits:
+        return None
+    # the one-standard-error rule (Hastie, Tibshirani & Friedman, section 7.10): the simplest fit whose
+    # leave-one-out mean squared error is within one standard error of the best one's
+    best = min(fits, key=lambda fit: fit[1])
+    return next(fit for fit in fits if fit[1] <= best[1] + best[2])[0]
+
+
+def _ridge(flat: Tensor, values: Tensor, columns: tuple[int, int | None]) -> tuple[Surrogate, float, float] | None:
+    """Ridge on the columns ``flat`` ``(N, W)`` of distinct rows, the penalty picked by leave-one-out; with the
+    leave-one-out mean squared error and its standard error."""
+    count = flat.shape[0]
     mean, offset = flat.mean(dim=0), float(values.mean())
     centred, targets = flat - mean, values - offset
     eigenvalues, vectors = torch.linalg.eigh(centred @ centred.T)
@@ -65,19 +95,21 @@ def fitted_surrogate(latents: Tensor, log_volumes: Tensor) -> Surrogate | None:
     if scale <= 0.0:
         return None
     projected = vectors.T @ targets
-    residual, penalty = min((_leave_one_out(eigenvalues, vectors, projected, targets, factor * scale),
-                             factor * scale) for factor in PENALTIES)
+    squares, penalty = min(((_leave_one_out(eigenvalues, vectors, projected, targets, factor * scale),
+                             factor * scale) for factor in PENALTIES), key=lambda pair: float(pair[0].mean()))
     dual = vectors @ (projected / (eigenvalues + penalty))
-    return Surrogate(mean, centred.T @ dual, offset, residual)
+    error = float(squares.mean())
+    surrogate = Surrogate(mean, centred.T @ dual, offset, math.sqrt(error), columns)
+    return surrogate, error, float(squares.std()) / math.sqrt(count)
 
 
-def _leave_one_out(eigenvalues: Tensor, vectors: Tensor, projected: Tensor, targets: Tensor, penalty: float) -> float:
-    """Root mean square of the exact leave-one-out residuals of ridge with ``penalty`` (intercept included)."""
+def _leave_one_out(eigenvalues: Tensor, vectors: Tensor, projected: Tensor, targets: Tensor, penalty: float) -> Tensor:
+    """The squared exact leave-one-out residuals ``(N,)`` of ridge with ``penalty`` (intercept included)."""
     shrink = eigenvalues / (eigenvalues + penalty)
     fitted = vectors @ (shrink * projected)
     leverage = (vectors**2) @ shrink + 1.0 / targets.shape[0]
     residuals = (targets - fitted) / (1.0 - leverage).clamp_min(1e-12)
-    return math.sqrt(float((residuals**2).mean()))
+    return residuals**2
 
 
 def _distinct(flat: Tensor) -> tuple[Tensor, Tensor]:

@@ -51,6 +51,13 @@ def replicates(generator, hinge, runs, **options):
     return float(shares.mean()) - exact, float(shares.std()) / math.sqrt(runs), measured, reported, evaluations, results
 
 
+def honest(reported, measured, n=200):
+    """A reported ESS is within a factor of 2 of the measured one, which can exceed the ``n`` latents (SMC's
+    population can beat independent draws: its resampling is systematic) while no report can: above ``n`` the
+    report is compared with ``n``."""
+    return reported / min(measured, n) > 0.5 and reported / measured < 2.0
+
+
 def between_runs(values):
     values = torch.tensor(values, dtype=torch.float64)
     return float(values.mean()), float(values.std() / math.sqrt(values.shape[0]))
@@ -63,7 +70,7 @@ def test_default_sampler_is_unbiased_diverse_and_honest_on_the_64_dimensional_hi
     assert all(r.sampler == "smc" and "collapse" in r.choice for r in results)
     assert abs(bias) < 3 * error
     assert measured >= 0.5 * 200
-    assert 0.5 < reported / measured < 2.0
+    assert honest(reported, measured)
     assert all(r.distinct >= 0.9 * 200 and not r.warnings for r in results)
 
 
@@ -75,21 +82,13 @@ def hinge_256_replicates():
 
 
 @pytest.mark.slow
-def test_default_sampler_says_how_little_it_got_at_real_gan_spreads_in_256_dimensions(hinge_256_replicates):
-    _, _, measured, reported, _, results = hinge_256_replicates
-    assert 0.5 < reported / measured < 2.0
-    assert all(r.trace.islands == 4 for r in results)
-    assert all(any("effective sample size" in w for w in r.warnings) for r in results if r.ess < 100)
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 2026-11-29: bias 5.4 SE, measured ESS 27 of 200 (reported 35, "
-                                       "honest within 1.3x); the gpCN moves cannot restore diversity at a 20-nat "
-                                       "spread in 256 dimensions (the result warns that the moves ran out)")
 def test_default_sampler_holds_at_real_gan_spreads_in_256_dimensions(hinge_256_replicates):
-    bias, error, measured, _, _, _ = hinge_256_replicates
+    bias, error, measured, reported, _, results = hinge_256_replicates
     assert abs(bias) < 3 * error
     assert measured >= 0.5 * 200
+    assert honest(reported, measured)
+    assert all(r.trace.islands == 4 and r.trace.stopped == "done" for r in results)
+    assert all(any("effective sample size" in w for w in r.warnings) for r in results if r.ess < 100)
 
 
 def test_sir_reports_the_ess_of_its_draws_from_the_pool_weights():
@@ -189,11 +188,13 @@ def test_budgets_stop_cleanly_say_what_was_reached_and_warn():
 def test_a_budget_that_ends_the_final_sweeps_says_the_target_was_reached_but_not_mixed():
     hinge = Hinge(16, 1.0)
     generator = Generator(hinge, latent_shape=(16,), dtype=torch.float64)
-    full = sample(generator, 200, sampler="smc", seed=0, log_volume_function=hinge.log_volumes)
+    exact = SMCSettings(acceptance="exact")  # one evaluation per proposal, so the budget below counts sweeps
+    full = sample(generator, 200, sampler="smc", seed=0, settings=exact, log_volume_function=hinge.log_volumes)
     moves = full.trace.moves
     assert moves[-1] > moves[-2] + 2  # the final sweeps run on until the particles forget the last resampling
     budget = 200 * (1 + sum(moves[:-1]) + moves[-2] + 1)
-    cut = sample(generator, 200, sampler="smc", seed=0, log_volume_function=hinge.log_volumes, max_evaluations=budget)
+    cut = sample(generator, 200, sampler="smc", seed=0, settings=exact, log_volume_function=hinge.log_volumes,
+                 max_evaluations=budget)
     assert cut.stopped == "max_evaluations" and cut.beta == 1.0 and cut.trace.moves[-1] < moves[-1]
     assert any("after the last tempering step" in w for w in cut.warnings)
     assert not any("at beta" in w for w in cut.warnings)

@@ -4,7 +4,10 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
+from gendebias.generators import Generator
+from gendebias.geometry.kernels import TemperedTarget
 from gendebias.geometry.surrogate import FEWEST_POINTS, fitted_surrogate
 
 
@@ -39,3 +42,36 @@ def test_copies_and_infinite_log_volumes_are_left_out_of_the_fit():
     more = torch.randn(20, 3, generator=random, dtype=torch.float64)
     surrogate = fitted_surrogate(torch.cat([more, more]), torch.cat([more.sum(dim=1), more.sum(dim=1)]))
     assert surrogate is not None and math.isfinite(surrogate.residual)
+
+
+def test_the_activation_pattern_makes_the_surrogate_of_a_piecewise_affine_generator_exact_where_it_is_additive():
+    # (z, relu(z)): log-volume 1.2 per positive coordinate, a step no linear function of z follows; it is linear in
+    # the relu's activation pattern, which the target's features carry beside the latents
+    class Hinge(nn.Module):
+        def forward(self, latents):
+            return torch.cat([latents, torch.relu(latents)], dim=1)
+
+    generator = Generator(Hinge(), latent_shape=(16,), dtype=torch.float64)
+    goal = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: 1.2 * (z > 0).double().sum(1))
+    latents = generator.sample_latents(100, seed=0)
+    features = goal.features(latents)
+    assert features.shape == (100, 32) and torch.equal(features[:, 16:], (latents > 0).double())
+    assert torch.equal(features[:, :16], latents)
+    linear = fitted_surrogate(latents, goal.log_volumes(latents))
+    patterned = fitted_surrogate(features, goal.log_volumes(latents), split=16)
+    assert linear.residual > 1.0 and patterned.residual < 0.1 * linear.residual
+
+
+def test_the_pattern_is_offered_only_with_as_many_points_as_latent_dimensions_and_the_simplest_fit_wins_ties():
+    class Hinge(nn.Module):
+        def forward(self, latents):
+            return torch.cat([latents, torch.relu(latents)], dim=1)
+
+    generator = Generator(Hinge(), latent_shape=(16,), dtype=torch.float64)
+    goal = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: 1.2 * (z > 0).double().sum(1))
+    few, many = generator.sample_latents(15, seed=1), generator.sample_latents(60, seed=2)
+    assert fitted_surrogate(goal.features(few), goal.log_volumes(few), split=16).columns == (0, 16)
+    assert fitted_surrogate(goal.features(many), goal.log_volumes(many), split=16).columns == (16, None)
+    # a log-volume linear in the latents: the pattern adds nothing, and the latents alone are kept
+    linear = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: z[:, :3].sum(1).double())
+    assert fitted_surrogate(linear.features(many), linear.log_volumes(many), split=16).columns == (0, 16)
