@@ -44,17 +44,26 @@ def test_copies_and_infinite_log_volumes_are_left_out_of_the_fit():
     assert surrogate is not None and math.isfinite(surrogate.residual)
 
 
-def test_the_activation_pattern_makes_the_surrogate_of_a_piecewise_affine_generator_exact_where_it_is_additive():
-    # (z, relu(z)): log-volume 1.2 per positive coordinate, a step no linear function of z follows; it is linear in
-    # the relu's activation pattern, which the target's features carry beside the latents
-    class Hinge(nn.Module):
-        def forward(self, latents):
-            return torch.cat([latents, torch.relu(latents)], dim=1)
+class Hinge(nn.Module):
+    """``(z, relu(z))`` in 16 dimensions; its log-volume is supplied per test."""
 
-    generator = Generator(Hinge(), latent_shape=(16,), dtype=torch.float64)
-    goal = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: 1.2 * (z > 0).double().sum(1))
-    latents = generator.sample_latents(100, seed=0)
-    features = goal.features(latents)
+    def forward(self, latents):
+        return torch.cat([latents, torch.relu(latents)], dim=1)
+
+
+GENERATOR = Generator(Hinge(), latent_shape=(16,), dtype=torch.float64)
+
+
+def hinge_target(log_volumes=lambda z: 1.2 * (z > 0).double().sum(1)):
+    """Log-volume 1.2 per positive coordinate by default: a step no linear function of z follows, linear in the
+    relu's activation pattern."""
+    return TemperedTarget(GENERATOR, 1.0, "tilted", log_volume_function=log_volumes)
+
+
+def test_the_activation_pattern_makes_the_surrogate_of_a_piecewise_affine_generator_exact_where_it_is_additive():
+    goal = hinge_target()
+    latents = GENERATOR.sample_latents(100, seed=0)
+    features = goal.features(latents)  # the latents, then the pattern
     assert features.shape == (100, 32) and torch.equal(features[:, 16:], (latents > 0).double())
     assert torch.equal(features[:, :16], latents)
     linear = fitted_surrogate(latents, goal.log_volumes(latents))
@@ -63,15 +72,10 @@ def test_the_activation_pattern_makes_the_surrogate_of_a_piecewise_affine_genera
 
 
 def test_the_pattern_is_offered_only_with_as_many_points_as_latent_dimensions_and_the_simplest_fit_wins_ties():
-    class Hinge(nn.Module):
-        def forward(self, latents):
-            return torch.cat([latents, torch.relu(latents)], dim=1)
-
-    generator = Generator(Hinge(), latent_shape=(16,), dtype=torch.float64)
-    goal = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: 1.2 * (z > 0).double().sum(1))
-    few, many = generator.sample_latents(15, seed=1), generator.sample_latents(60, seed=2)
+    goal = hinge_target()
+    few, many = GENERATOR.sample_latents(15, seed=1), GENERATOR.sample_latents(60, seed=2)
     assert fitted_surrogate(goal.features(few), goal.log_volumes(few), split=16).columns == (0, 16)
     assert fitted_surrogate(goal.features(many), goal.log_volumes(many), split=16).columns == (16, None)
     # a log-volume linear in the latents: the pattern adds nothing, and the latents alone are kept
-    linear = TemperedTarget(generator, 1.0, "tilted", log_volume_function=lambda z: z[:, :3].sum(1).double())
+    linear = hinge_target(lambda z: z[:, :3].sum(1).double())
     assert fitted_surrogate(linear.features(many), linear.log_volumes(many), split=16).columns == (0, 16)
