@@ -61,7 +61,7 @@ def mcmc(target: TemperedTarget, settings: MCMCSettings, n: int, chains: int, *,
         before, spent = state.latents.flatten(1).double(), target.evaluations
         state, accepted = ensemble_sweep(target, state, 1.0, move.current(), halves, random)
         warmup.append(float(accepted.double().mean()))
-        jump = whitened_jump(before, state.latents.flatten(1).double()) / max(target.evaluations - spent, 1)
+        jump = whitened_jump(before, state.latents.flatten(1).double(), target.evaluations - spent)
         move = move.after(warmup[-1], jump, before.shape[1])
     kept: list[Particles] = []
     rates: list[float] = []

@@ -31,7 +31,8 @@ towards :data:`FULL_ACCEPTANCE`, blocks as above, and runs the one with the larg
 evaluation (the jump whitened by the population's coordinate variances; Pasarica & Gelman, "Adaptively scaling the
 Metropolis algorithm using expected squared jumped distance", Statistica Sinica 2010), trying the other every
 :data:`EXPLORE` sweeps. Choosing a kernel from the population's past sweeps is the adaptive SMC practice of Fearnhead
-& Taylor ("An adaptive sequential Monte Carlo sampler", Bayesian Analysis 2013).
+& Taylor ("An adaptive sequential Monte Carlo sampler", Bayesian Analysis 2013). Up to :data:`LARGEST_BLOCK`
+dimensions only moves of all coordinates run (:func:`initial_choice`).
 """
 
 from __future__ import annotations
@@ -198,11 +199,11 @@ def initial_choice(latents: Tensor) -> MoveChoice:
     return MoveChoice(initial_move(latents), block)
 
 
-def whitened_jump(before: Tensor, after: Tensor) -> float:
+def whitened_jump(before: Tensor, after: Tensor, evaluations: int) -> float:
     """Sum over particles of the squared move ``||z' - z||^2``, each coordinate divided by its variance across
-    ``before`` ``(N, d)``."""
+    ``before`` ``(N, d)``, per exact evaluation the sweep spent (at least one)."""
     variances = before.var(dim=0).clamp_min(1e-12)
-    return float((((after - before) ** 2) / variances).sum())
+    return float((((after - before) ** 2) / variances).sum()) / max(evaluations, 1)
 
 
 def gpcn_proposal(flat: Tensor, move: Move, reference: Reference, random: torch.Generator) -> Tensor:

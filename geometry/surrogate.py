@@ -70,9 +70,7 @@ def fitted_surrogate(features: Tensor, log_volumes: Tensor, *, split: int | None
     width = flat.shape[1]
     candidates: list[tuple[int, int | None]] = [(0, None)]
     if split is not None and 0 < split <= width:
-        # the activation pattern only with at least as many points as latent dimensions: from fewer, ridge cannot
-        # tell which of its many columns matter, and proposals switch units the fit never saw switch
-        offered = split < width and flat.shape[0] >= split
+        offered = split < width and pattern_offered(flat.shape[0], split)
         candidates = [(0, split), (split, None), (0, None)] if offered else [(0, split)]
     fits = [fit for columns in candidates if (fit := _ridge(flat[:, slice(*columns)], values, columns)) is not None]
     if not fits:
@@ -81,6 +79,13 @@ def fitted_surrogate(features: Tensor, log_volumes: Tensor, *, split: int | None
     # leave-one-out mean squared error is within one standard error of the best one's
     best = min(fits, key=lambda fit: fit[1])
     return next(fit for fit in fits if fit[1] <= best[1] + best[2])[0]
+
+
+def pattern_offered(points: int, split: int) -> bool:
+    """Whether a fit to ``points`` latents of ``split`` dimensions considers the activation pattern: only with at
+    least as many points as latent dimensions. From fewer, ridge cannot tell which of its many columns matter, and
+    proposals switch units the fit never saw switch."""
+    return points >= split
 
 
 def _ridge(flat: Tensor, values: Tensor, columns: tuple[int, int | None]) -> tuple[Surrogate, float, float] | None:

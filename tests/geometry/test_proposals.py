@@ -121,4 +121,6 @@ def test_the_scores_are_running_means_and_a_move_that_falls_behind_loses_the_cho
 def test_the_whitened_jump_divides_each_coordinate_by_its_variance():
     before = torch.tensor([[0.0, 0.0], [2.0, 20.0]], dtype=torch.float64)  # variances 2 and 200
     after = before + torch.tensor([[1.0, 10.0], [0.0, 0.0]], dtype=torch.float64)
-    assert whitened_jump(before, after) == pytest.approx(1 / 2 + 100 / 200)
+    assert whitened_jump(before, after, 1) == pytest.approx(1 / 2 + 100 / 200)
+    assert whitened_jump(before, after, 4) == pytest.approx((1 / 2 + 100 / 200) / 4)
+    assert whitened_jump(before, after, 0) == pytest.approx(1 / 2 + 100 / 200)  # a sweep that evaluated nothing
